@@ -1,0 +1,130 @@
+//===- LLMOps.td - model-level ops of decoder LLMs ---------*- tablegen -*-===//
+//
+// The `llm` dialect names the building blocks of a decoder-only transformer
+// with explicit semantics, so that later passes (fusion, quantization, layout
+// specialization) and kernel selection can reason about them. Raising
+// patterns (lib/Transforms/Raise*) create these ops from decomposed ONNX
+// subgraphs; each op also has a reference lowering to linalg so that every
+// op is always executable.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LLMC_DIALECT_LLM_OPS
+#define LLMC_DIALECT_LLM_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def LLM_Dialect : Dialect {
+  let name = "llm";
+  let summary = "Model-level ops of decoder-only language models.";
+  let description = [{
+    Tensor-level ops for token embedding, RMSNorm, linear layers, rotary
+    position embedding, grouped-query causal attention, SwiGLU and the KV
+    cache. Shapes use the convention B = batch, S = new tokens, P = past
+    tokens, T = P + S, H = query heads, KVH = key/value heads, D = head size.
+  }];
+  let cppNamespace = "::llmc::llm";
+}
+
+class LLM_Op<string mnemonic, list<Trait> traits = []>
+    : Op<LLM_Dialect, mnemonic, traits>;
+
+def LLM_EmbeddingOp : LLM_Op<"embedding", [Pure]> {
+  let summary = "Token embedding lookup: out[..., :] = table[ids[...], :].";
+  let description = [{
+    `table` is [V, E]; `ids` is an integer tensor of any rank; the result has
+    shape ids.shape + [E]. Out-of-range ids are clamped (the runtime validates
+    token ids before a step).
+  }];
+  let arguments = (ins AnyRankedTensor:$table, AnyRankedTensor:$ids);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$table `[` $ids `]` attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight.";
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
+                   F32Attr:$epsilon);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
+  let summary = "y = x @ W (+ bias), W stored [K, N] (or [N, K] if transposed).";
+  let description = [{
+    `input` is [..., K]; `weight` is [K, N] when `transpose_weight` is false
+    and [N, K] when it is true (the Gemm transB / PyTorch nn.Linear layout);
+    the optional `bias` is [N]. The result is [..., N].
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
+                   Optional<AnyRankedTensor>:$bias,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_weight);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LLM_RotaryOp : LLM_Op<"rotary", [Pure]> {
+  let summary = "Rotary position embedding: x * cos + rotate(x) * sin.";
+  let description = [{
+    `input` is [..., D]; `cos` and `sin` broadcast to it. With
+    `interleaved = false` (the "rotate half" / NeoX form) rotate(x) is
+    concat(-x[D/2:], x[:D/2]) and cos/sin repeat their D/2 frequencies twice;
+    with `interleaved = true` (the GPT-J / llama.cpp form) pairs (2i, 2i+1)
+    are rotated: rotate(x)[2i] = -x[2i+1], rotate(x)[2i+1] = x[2i], and
+    cos/sin carry each frequency at both positions of its pair.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$cos,
+                   AnyRankedTensor:$sin, BoolAttr:$interleaved);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $cos `,` $sin attr-dict `:` functional-type(operands, results)";
+}
+
+def LLM_SwiGLUOp : LLM_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
+  let summary = "SwiGLU gate: silu(gate) * up = gate * sigmoid(gate) * up.";
+  let arguments = (ins AnyRankedTensor:$gate, AnyRankedTensor:$up);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def LLM_AttentionOp : LLM_Op<"attention", [Pure]> {
+  let summary = "Scaled dot-product attention with grouped KV heads.";
+  let description = [{
+    `query` is [B, H, S, D], `key` and `value` are [B, KVH, T, D] with
+    H % KVH == 0 (query head h reads KV head h / (H / KVH)); `mask`, if
+    present, is additive and broadcasts to [B, H, S, T]. With `causal` set,
+    query i (at absolute position T - S + i) may attend to keys 0..T-S+i
+    only. The result is softmax(scale * Q K^T + mask) V, [B, H, S, D].
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                   AnyRankedTensor:$value, Optional<AnyRankedTensor>:$mask,
+                   F32Attr:$scale, BoolAttr:$causal);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$query `,` $key `,` $value (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def LLM_KVCacheAppendOp : LLM_Op<"kv_cache_append", [Pure]> {
+  let summary = "Append new keys/values to a cache slot: concat(past, new, axis).";
+  let description = [{
+    Semantically a concatenation along the sequence axis `axis` of a cache
+    slot `past` (a function argument marked `llmc.cache_slot`) and the new
+    entries. The function-ABI lowering implements it in place: the runtime
+    passes the slot as a view into a buffer with room for the new entries,
+    the new entries are written behind the past ones and the result is a
+    view of both — no copy of the past. This is the compiler/runtime KV-cache
+    contract (see docs/Runtime.md).
+  }];
+  let arguments = (ins AnyRankedTensor:$past, AnyRankedTensor:$update,
+                   I64Attr:$axis, I64Attr:$slot);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$past `,` $update attr-dict `:` functional-type(operands, results)";
+}
+
+#endif // LLMC_DIALECT_LLM_OPS

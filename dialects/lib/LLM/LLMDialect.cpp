@@ -1,0 +1,94 @@
+//===- LLMDialect.cpp - the llm dialect and its verifiers -----------------===//
+#include "llmc/Dialect/LLM/LLMDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace llmc::llm;
+
+#include "llmc/Dialect/LLM/LLMOpsDialect.cpp.inc"
+
+void LLMDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "llmc/Dialect/LLM/LLMOps.cpp.inc"
+      >();
+}
+
+#define GET_OP_CLASSES
+#include "llmc/Dialect/LLM/LLMOps.cpp.inc"
+
+static int64_t lastDim(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape().back();
+}
+
+// Two dims agree unless both are static and differ.
+static bool dimsCompatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+LogicalResult EmbeddingOp::verify() {
+  auto table = cast<RankedTensorType>(getTable().getType());
+  auto ids = cast<RankedTensorType>(getIds().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (table.getRank() != 2)
+    return emitOpError("table must be rank 2 [vocab, embedding], got rank ")
+           << table.getRank();
+  if (!ids.getElementType().isInteger())
+    return emitOpError("ids must be integers");
+  if (result.getRank() != ids.getRank() + 1 ||
+      !dimsCompatible(result.getShape().back(), table.getShape()[1]))
+    return emitOpError("result must be ids.shape + [embedding]");
+  return success();
+}
+
+LogicalResult RMSNormOp::verify() {
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  if (w.getRank() != 1)
+    return emitOpError("weight must be rank 1, got rank ") << w.getRank();
+  if (!dimsCompatible(w.getShape()[0], lastDim(getInput())))
+    return emitOpError("weight length must equal the normalized axis");
+  if (getInput().getType() != getResult().getType())
+    return emitOpError("result type must equal the input type");
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  auto w = cast<RankedTensorType>(getWeight().getType());
+  if (w.getRank() != 2)
+    return emitOpError("weight must be rank 2, got rank ") << w.getRank();
+  int64_t k = getTransposeWeight() ? w.getShape()[1] : w.getShape()[0];
+  int64_t n = getTransposeWeight() ? w.getShape()[0] : w.getShape()[1];
+  if (!dimsCompatible(k, lastDim(getInput())))
+    return emitOpError("input features (") << lastDim(getInput())
+           << ") do not match the weight (" << k << ")";
+  if (!dimsCompatible(n, lastDim(getResult())))
+    return emitOpError("result features do not match the weight");
+  if (getBias()) {
+    auto b = cast<RankedTensorType>(getBias().getType());
+    if (b.getRank() != 1 || !dimsCompatible(b.getShape()[0], n))
+      return emitOpError("bias must be [N]");
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  auto q = cast<RankedTensorType>(getQuery().getType());
+  auto k = cast<RankedTensorType>(getKey().getType());
+  auto v = cast<RankedTensorType>(getValue().getType());
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4)
+    return emitOpError("query, key and value must be rank 4 [B, heads, seq, D]");
+  int64_t h = q.getShape()[1], kvh = k.getShape()[1];
+  if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(kvh) &&
+      (kvh == 0 || h % kvh != 0))
+    return emitOpError("query heads (") << h
+           << ") must be a multiple of key/value heads (" << kvh << ")";
+  if (!dimsCompatible(q.getShape()[3], k.getShape()[3]))
+    return emitOpError("query and key head sizes differ");
+  if (getResult().getType() != RankedTensorType::get(
+          {q.getShape()[0], q.getShape()[1], q.getShape()[2], v.getShape()[3]},
+          q.getElementType()))
+    return emitOpError("result must be [B, H, S, Dv]");
+  return success();
+}

@@ -1,0 +1,231 @@
+//===- LowerFunctionABI.cpp - memref calling convention of @main ----------===//
+//
+// Generated libraries export one entry, `llmc_main`, taking a memref
+// descriptor per input, per KV-cache slot and per output (C interface:
+// `_mlir_ciface_llmc_main(desc*...)`). The runtime learns the order, dtypes
+// and symbolic dims from the JSON manifest this pass records.
+//
+//===----------------------------------------------------------------------===//
+#include "llmc/Conversion/Passes.h"
+#include "llmc/Dialect/LLM/LLMDialect.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/JSON.h"
+
+namespace llmc {
+#define GEN_PASS_DEF_LOWERFUNCTIONABI
+#include "llmc/Conversion/Passes.h.inc"
+} // namespace llmc
+
+using namespace mlir;
+using namespace llmc;
+
+namespace {
+
+std::string dtypeName(Type t) {
+  if (t.isF32()) return "f32";
+  if (t.isF64()) return "f64";
+  if (t.isF16()) return "f16";
+  if (t.isBF16()) return "bf16";
+  if (t.isInteger(1)) return "bool";
+  if (auto it = dyn_cast<IntegerType>(t))
+    return (it.isUnsigned() ? "u" : "i") + std::to_string(it.getWidth());
+  return "unknown";
+}
+
+llvm::json::Array dimsJson(ArrayAttr dims, RankedTensorType type) {
+  llvm::json::Array out;
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    if (!type.isDynamicDim(i))
+      out.push_back(std::to_string(type.getDimSize(i)));
+    else if (dims && i < (int64_t)dims.size())
+      out.push_back(cast<StringAttr>(dims[i]).str());
+    else
+      out.push_back("?");
+  }
+  return out;
+}
+
+MemRefType fullyDynamicStrided(RankedTensorType t) {
+  SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides);
+  return MemRefType::get(t.getShape(), t.getElementType(), layout);
+}
+
+struct LowerFunctionABIPass
+    : public llmc::impl::LowerFunctionABIBase<LowerFunctionABIPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto main = module.lookupSymbol<func::FuncOp>("main");
+    if (!main) {
+      module.emitError("no func.func @main to lower");
+      return signalPassFailure();
+    }
+    MLIRContext *ctx = &getContext();
+    OpBuilder b(ctx);
+    FunctionType ft = main.getFunctionType();
+
+    // Classify arguments and results.
+    SmallVector<unsigned> plainArgs, cacheArgs, plainResults;
+    llvm::DenseSet<unsigned> cacheResults;
+    for (unsigned i = 0; i < ft.getNumInputs(); ++i)
+      (main.getArgAttr(i, "llmc.cache_slot") ? cacheArgs : plainArgs).push_back(i);
+    for (unsigned i = 0; i < ft.getNumResults(); ++i) {
+      if (main.getResultAttr(i, "llmc.cache_slot"))
+        cacheResults.insert(i);
+      else
+        plainResults.push_back(i);
+    }
+    for (Type t : ft.getInputs())
+      if (!isa<RankedTensorType>(t)) {
+        main.emitError("@main arguments must be ranked tensors");
+        return signalPassFailure();
+      }
+
+    SmallVector<Type> newTypes;
+    for (unsigned i : plainArgs) {
+      auto t = cast<RankedTensorType>(ft.getInput(i));
+      newTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+    }
+    for (unsigned i : cacheArgs)
+      newTypes.push_back(fullyDynamicStrided(cast<RankedTensorType>(ft.getInput(i))));
+    for (unsigned i : plainResults) {
+      auto t = cast<RankedTensorType>(ft.getResult(i));
+      newTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+    }
+
+    b.setInsertionPoint(main);
+    auto entry = func::FuncOp::create(b, main.getLoc(), "llmc_main",
+                                      b.getFunctionType(newTypes, {}));
+    entry->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    Block *body = entry.addEntryBlock();
+    b.setInsertionPointToStart(body);
+
+    // Map old arguments to tensors read from the new buffers.
+    IRMapping map;
+    unsigned pos = 0;
+    for (unsigned i : plainArgs) {
+      Value m = body->getArgument(pos++);
+      auto tt = cast<RankedTensorType>(ft.getInput(i));
+      Value t = bufferization::ToTensorOp::create(b, main.getLoc(), tt, m,
+                                                  /*restrict=*/true, /*writable=*/false);
+      map.map(main.getArgument(i), t);
+    }
+    DenseMap<Value, Value> cacheMemref; // old cache arg -> new view arg
+    for (unsigned i : cacheArgs)
+      cacheMemref[main.getArgument(i)] = body->getArgument(pos++);
+    unsigned firstOut = pos;
+
+    // Clone the body, expanding kv_cache_append in place.
+    Block &old = main.getBody().front();
+    bool ok = true;
+    for (Operation &op : old.without_terminator()) {
+      auto append = dyn_cast<llm::KVCacheAppendOp>(op);
+      if (append && cacheMemref.count(append.getPast())) {
+        Location loc = append.getLoc();
+        Value past = cacheMemref[append.getPast()];
+        auto pastType = cast<MemRefType>(past.getType());
+        int64_t rank = pastType.getRank(), axis = append.getAxis();
+        Value upd = map.lookupOrDefault(append.getUpdate());
+        auto meta = memref::ExtractStridedMetadataOp::create(b, loc, past);
+        SmallVector<OpFoldResult> sizes, strides;
+        Value pLen, sLen = tensor::DimOp::create(b, loc, upd, axis);
+        for (int64_t d = 0; d < rank; ++d) {
+          Value sz = meta.getSizes()[d];
+          if (d == axis) {
+            pLen = sz;
+            sz = arith::AddIOp::create(b, loc, sz, sLen);
+          }
+          sizes.push_back(sz);
+          strides.push_back(meta.getStrides()[d]);
+        }
+        auto full = memref::ReinterpretCastOp::create(
+            b, loc, pastType, meta.getBaseBuffer(), OpFoldResult(meta.getOffset()),
+            sizes, strides);
+        SmallVector<OpFoldResult> offs(rank, b.getIndexAttr(0)), subSizes = sizes,
+            ones(rank, b.getIndexAttr(1));
+        offs[axis] = pLen;
+        subSizes[axis] = sLen;
+        auto region = memref::SubViewOp::create(b, loc, full, offs, subSizes, ones);
+        auto mat = bufferization::MaterializeInDestinationOp::create(
+            b, loc, upd, region.getResult());
+        mat.setRestrict(true);
+        mat.setWritable(true);
+        auto resultType = cast<RankedTensorType>(append.getType());
+        Value t = bufferization::ToTensorOp::create(b, loc, resultType, full,
+                                                    /*restrict=*/true, /*writable=*/false);
+        map.map(append.getResult(), t);
+        continue;
+      }
+      for (Value operand : op.getOperands())
+        if (cacheMemref.count(operand)) {
+          op.emitError("a KV-cache slot may only feed llm.kv_cache_append");
+          ok = false;
+        }
+      b.clone(op, map);
+    }
+    if (!ok)
+      return signalPassFailure();
+    auto ret = cast<func::ReturnOp>(old.getTerminator());
+    unsigned outPos = firstOut;
+    for (unsigned i : plainResults) {
+      Value t = map.lookupOrDefault(ret.getOperand(i));
+      auto mat = bufferization::MaterializeInDestinationOp::create(
+          b, ret.getLoc(), t, body->getArgument(outPos++));
+      mat.setRestrict(true);
+      mat.setWritable(true);
+    }
+    func::ReturnOp::create(b, ret.getLoc());
+
+    // Manifest.
+    llvm::json::Array inputs, outputs, cache;
+    for (unsigned i : plainArgs)
+      inputs.push_back(llvm::json::Object{
+          {"name", main.getArgAttrOfType<StringAttr>(i, "llmc.name")
+                       ? main.getArgAttrOfType<StringAttr>(i, "llmc.name").str()
+                       : "input" + std::to_string(i)},
+          {"dtype", dtypeName(cast<RankedTensorType>(ft.getInput(i)).getElementType())},
+          {"dims", dimsJson(main.getArgAttrOfType<ArrayAttr>(i, "llmc.dims"),
+                            cast<RankedTensorType>(ft.getInput(i)))}});
+    for (unsigned i : cacheArgs) {
+      int64_t slot = main.getArgAttrOfType<IntegerAttr>(i, "llmc.cache_slot").getInt();
+      std::string outName;
+      for (unsigned r : cacheResults)
+        if (main.getResultAttrOfType<IntegerAttr>(r, "llmc.cache_slot").getInt() == slot)
+          if (auto n = main.getResultAttrOfType<StringAttr>(r, "llmc.name"))
+            outName = n.str();
+      auto t = cast<RankedTensorType>(ft.getInput(i));
+      cache.push_back(llvm::json::Object{
+          {"slot", slot},
+          {"input", main.getArgAttrOfType<StringAttr>(i, "llmc.name").str()},
+          {"output", outName},
+          {"axis", main.getArgAttrOfType<IntegerAttr>(i, "llmc.cache_axis")
+                       ? main.getArgAttrOfType<IntegerAttr>(i, "llmc.cache_axis").getInt()
+                       : 2},
+          {"dtype", dtypeName(t.getElementType())},
+          {"dims", dimsJson(main.getArgAttrOfType<ArrayAttr>(i, "llmc.dims"), t)}});
+    }
+    for (unsigned i : plainResults)
+      outputs.push_back(llvm::json::Object{
+          {"name", main.getResultAttrOfType<StringAttr>(i, "llmc.name")
+                       ? main.getResultAttrOfType<StringAttr>(i, "llmc.name").str()
+                       : "output" + std::to_string(i)},
+          {"dtype", dtypeName(cast<RankedTensorType>(ft.getResult(i)).getElementType())},
+          {"dims", dimsJson(main.getResultAttrOfType<ArrayAttr>(i, "llmc.dims"),
+                            cast<RankedTensorType>(ft.getResult(i)))}});
+    llvm::json::Object manifest{{"abi_version", 1},
+                                {"entry", "llmc_main"},
+                                {"inputs", std::move(inputs)},
+                                {"cache", std::move(cache)},
+                                {"outputs", std::move(outputs)}};
+    if (auto src = module->getAttrOfType<StringAttr>("llmc.source"))
+      manifest["source"] = src.str();
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << llvm::json::Value(std::move(manifest));
+    module->setAttr("llmc.manifest", b.getStringAttr(text));
+    main.erase();
+  }
+};
+} // namespace

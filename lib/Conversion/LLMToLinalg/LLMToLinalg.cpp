@@ -1,0 +1,395 @@
+//===- LLMToLinalg.cpp - llm ops to kernel calls and linalg ---------------===//
+//
+// llm.linear / llm.attention on f32 call the runtime's micro-kernels: the
+// operands are handed over as buffers (bufferization.to_buffer, read-only)
+// and the result buffer is allocated here and re-entered as a tensor with
+// bufferization.to_tensor (restrict): one-shot bufferization then treats
+// the call as an opaque producer. Everything else gets a linalg reference
+// lowering, which is also used for linear/attention with use-kernels=false.
+//
+//===----------------------------------------------------------------------===//
+#include "../ONNXToLinalg/LoweringUtils.h"
+
+#include "llmc/Conversion/Passes.h"
+#include "llmc/Dialect/LLM/LLMDialect.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace llmc {
+#define GEN_PASS_DEF_CONVERTLLMTOLINALG
+#include "llmc/Conversion/Passes.h.inc"
+} // namespace llmc
+
+using namespace mlir;
+using namespace llmc;
+using namespace llmc::lowering;
+
+namespace {
+
+MemRefType stridedType(RankedTensorType t) {
+  SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
+  return MemRefType::get(t.getShape(), t.getElementType(),
+                         StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides));
+}
+
+/// Declares (once) an external kernel taking the given argument types.
+func::FuncOp declareKernel(ModuleOp module, StringRef name, TypeRange argTypes) {
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
+    return f;
+  OpBuilder b(module.getBodyRegion());
+  auto f = func::FuncOp::create(b, module.getLoc(), name,
+                                b.getFunctionType(argTypes, {}));
+  f.setPrivate();
+  f->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  return f;
+}
+
+Value asBuffer(OpBuilder &b, Location loc, Value t) {
+  auto tt = cast<RankedTensorType>(t.getType());
+  return bufferization::ToBufferOp::create(b, loc, stridedType(tt), t, /*readOnly=*/true);
+}
+
+/// Allocates the result buffer of a kernel call; returns (strided view for
+/// the call, tensor to use after the call).
+std::pair<Value, Value> resultBuffer(OpBuilder &b, Location loc,
+                                     RankedTensorType type, ArrayRef<Value> dims,
+                                     Operation *&toTensorInsertAfter) {
+  auto mt = MemRefType::get(type.getShape(), type.getElementType());
+  Value alloc = memref::AllocOp::create(b, loc, mt, dynamicDims(type, dims),
+                                        b.getI64IntegerAttr(64));
+  Value view = memref::CastOp::create(b, loc, stridedType(type), alloc);
+  return {view, alloc};
+}
+
+//===----------------------------------------------------------------------===//
+// llm.linear
+//===----------------------------------------------------------------------===//
+
+Value linearReference(OpBuilder &b, Location loc, Value x2, Value w,
+                      bool transposed, RankedTensorType out2) {
+  MLIRContext *ctx = b.getContext();
+  auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+  Type et = out2.getElementType();
+  Value init = filledTensor(b, loc, out2, {dimOf(b, loc, x2, 0), indexConst(b, loc, out2.getDimSize(1))},
+                            scalarConst(b, loc, et, 0));
+  SmallVector<AffineMap> maps{
+      AffineMap::get(3, 0, {d(0), d(2)}, ctx),
+      transposed ? AffineMap::get(3, 0, {d(1), d(2)}, ctx) : AffineMap::get(3, 0, {d(2), d(1)}, ctx),
+      AffineMap::get(3, 0, {d(0), d(1)}, ctx)};
+  SmallVector<utils::IteratorType> iters{utils::IteratorType::parallel,
+                                         utils::IteratorType::parallel,
+                                         utils::IteratorType::reduction};
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{out2}, ValueRange{x2, w}, ValueRange{init}, maps, iters,
+             [](OpBuilder &nb, Location l, ValueRange a) {
+               Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+               linalg::YieldOp::create(nb, l, arith::AddFOp::create(nb, l, a[2], p).getResult());
+             })
+      .getResult(0);
+}
+
+struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
+  LinearLowering(MLIRContext *ctx, bool useKernels)
+      : OpRewritePattern(ctx), useKernels(useKernels) {}
+  bool useKernels;
+
+  LogicalResult matchAndRewrite(llm::LinearOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput(), w = op.getWeight();
+    auto xt = cast<RankedTensorType>(x.getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type et = xt.getElementType();
+    if (!isa<FloatType>(et))
+      return rw.notifyMatchFailure(op, "llm.linear needs floats");
+    int64_t rank = xt.getRank();
+    int64_t k = xt.getDimSize(rank - 1), n = outType.getDimSize(rank - 1);
+    // Collapse leading dims into M.
+    Value m = indexConst(rw, loc, 1);
+    SmallVector<Value> lead;
+    for (int64_t i = 0; i < rank - 1; ++i) {
+      lead.push_back(dimOf(rw, loc, x, i));
+      m = arith::MulIOp::create(rw, loc, m, lead.back());
+    }
+    auto x2t = RankedTensorType::get({ShapedType::kDynamic, k}, et);
+    Value x2 = reshapeTo(rw, loc, x, x2t, {m, indexConst(rw, loc, k)});
+    auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, et);
+    Value y2;
+    if (useKernels && et.isF32()) {
+      auto module = op->getParentOfType<ModuleOp>();
+      auto wt = cast<RankedTensorType>(w.getType());
+      SmallVector<Type> argTypes{stridedType(x2t), stridedType(wt), stridedType(y2t),
+                                 rw.getI32Type()};
+      auto fn = declareKernel(module, "llmc_rt_linear_f32", argTypes);
+      Value xb = asBuffer(rw, loc, x2), wb = asBuffer(rw, loc, w);
+      auto mt = MemRefType::get(y2t.getShape(), et);
+      Value alloc = memref::AllocOp::create(rw, loc, mt, ValueRange{m}, rw.getI64IntegerAttr(64));
+      Value view = memref::CastOp::create(rw, loc, stridedType(y2t), alloc);
+      Value tr = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getTransposeWeight());
+      func::CallOp::create(rw, loc, fn, ValueRange{xb, wb, view, tr});
+      y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
+                                             /*writable=*/true);
+    } else {
+      y2 = linearReference(rw, loc, x2, w, op.getTransposeWeight(), y2t);
+    }
+    SmallVector<Value> outDims = lead;
+    outDims.push_back(indexConst(rw, loc, n));
+    Value y = reshapeTo(rw, loc, y2, outType, outDims);
+    if (op.getBias())
+      y = buildElementwise(rw, loc, outType, {y, op.getBias()},
+                           [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                             return arith::AddFOp::create(b, l, a[0], a[1]);
+                           });
+    rw.replaceOp(op, y);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// llm.attention
+//===----------------------------------------------------------------------===//
+
+struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
+  AttentionLowering(MLIRContext *ctx, bool useKernels)
+      : OpRewritePattern(ctx), useKernels(useKernels) {}
+  bool useKernels;
+
+  LogicalResult matchAndRewrite(llm::AttentionOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto qt = cast<RankedTensorType>(op.getQuery().getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type et = qt.getElementType();
+    if (!et.isF32())
+      return rw.notifyMatchFailure(op, "llm.attention supports f32");
+    Value mask = op.getMask();
+    if (mask) {
+      auto mt = cast<RankedTensorType>(mask.getType());
+      if (!mt.getElementType().isF32())
+        return rw.notifyMatchFailure(op, "mask must be f32");
+      if (mt.getRank() < 4) {
+        SmallVector<int64_t> shape(4 - mt.getRank(), 1);
+        shape.append(mt.getShape().begin(), mt.getShape().end());
+        SmallVector<Value> dims(4 - mt.getRank(), indexConst(rw, loc, 1));
+        for (int64_t i = 0; i < mt.getRank(); ++i)
+          dims.push_back(dimOf(rw, loc, mask, i));
+        mask = reshapeTo(rw, loc, mask, RankedTensorType::get(shape, et), dims);
+      } else if (mt.getRank() > 4) {
+        return rw.notifyMatchFailure(op, "mask rank > 4");
+      }
+    }
+    SmallVector<Value> dims;
+    for (int64_t i = 0; i < 3; ++i)
+      dims.push_back(dimOf(rw, loc, op.getQuery(), i));
+    dims.push_back(dimOf(rw, loc, op.getValue(), 3));
+    if (useKernels) {
+      auto module = op->getParentOfType<ModuleOp>();
+      Value qb = asBuffer(rw, loc, op.getQuery());
+      Value kb = asBuffer(rw, loc, op.getKey());
+      Value vb = asBuffer(rw, loc, op.getValue());
+      Value mb = mask ? asBuffer(rw, loc, mask) : qb;
+      auto mt = MemRefType::get(outType.getShape(), et);
+      Value alloc = memref::AllocOp::create(rw, loc, mt, dynamicDims(outType, dims),
+                                            rw.getI64IntegerAttr(64));
+      auto any4 = stridedType(RankedTensorType::get(SmallVector<int64_t>(4, ShapedType::kDynamic), et));
+      auto cast = [&](Value v) { return memref::CastOp::create(rw, loc, any4, v).getResult(); };
+      SmallVector<Type> argTypes{any4, any4, any4, any4, any4, rw.getI32Type(),
+                                 rw.getI32Type(), rw.getF32Type()};
+      auto fn = declareKernel(module, "llmc_rt_attention_f32", argTypes);
+      Value hasMask = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), mask ? 1 : 0);
+      Value causal = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getCausal());
+      Value scale = arith::ConstantOp::create(rw, loc, op.getScaleAttr());
+      func::CallOp::create(rw, loc, fn,
+                           ValueRange{cast(qb), cast(kb), cast(vb), cast(mb), cast(alloc),
+                                      hasMask, causal, scale});
+      Value r = bufferization::ToTensorOp::create(rw, loc, outType, alloc, true, true);
+      rw.replaceOp(op, r);
+      return success();
+    }
+    return rw.notifyMatchFailure(op, "reference attention lowering: use-kernels=true required");
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Reference lowerings
+//===----------------------------------------------------------------------===//
+
+struct RMSNormLowering : public OpRewritePattern<llm::RMSNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::RMSNormOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto xt = cast<RankedTensorType>(x.getType());
+    Type et = xt.getElementType();
+    if (!isa<FloatType>(et))
+      return rw.notifyMatchFailure(op, "rms_norm needs floats");
+    int64_t rank = xt.getRank();
+    MLIRContext *ctx = rw.getContext();
+    SmallVector<int64_t> rshape(xt.getShape().drop_back());
+    auto rt = RankedTensorType::get(rshape, et);
+    SmallVector<Value> dims, rdims;
+    for (int64_t i = 0; i < rank; ++i)
+      dims.push_back(dimOf(rw, loc, x, i));
+    rdims.assign(dims.begin(), dims.end() - 1);
+    Value acc = filledTensor(rw, loc, rt, rdims, scalarConst(rw, loc, et, 0));
+    SmallVector<AffineExpr> rexprs;
+    for (int64_t i = 0; i < rank - 1; ++i)
+      rexprs.push_back(getAffineDimExpr(i, ctx));
+    AffineMap toReduced = AffineMap::get(rank, 0, rexprs, ctx);
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    iters.back() = utils::IteratorType::reduction;
+    Value sumsq = linalg::GenericOp::create(
+                      rw, loc, TypeRange{rt}, ValueRange{x}, ValueRange{acc},
+                      SmallVector<AffineMap>{rw.getMultiDimIdentityMap(rank), toReduced}, iters,
+                      [](OpBuilder &b, Location l, ValueRange a) {
+                        Value sq = arith::MulFOp::create(b, l, a[0], a[0]);
+                        linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[1], sq).getResult());
+                      })
+                      .getResult(0);
+    Value n = arith::SIToFPOp::create(rw, loc, et,
+                                      fromIndex(rw, loc, dims.back(), rw.getI64Type()));
+    Value eps = scalarConst(rw, loc, et, op.getEpsilon().convertToDouble());
+    Value init = emptyTensor(rw, loc, xt, dims);
+    AffineMap wMap = AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, ctx)}, ctx);
+    SmallVector<utils::IteratorType> par(rank, utils::IteratorType::parallel);
+    Value r = linalg::GenericOp::create(
+                  rw, loc, TypeRange{xt}, ValueRange{x, sumsq, op.getWeight()}, ValueRange{init},
+                  SmallVector<AffineMap>{rw.getMultiDimIdentityMap(rank), toReduced, wMap,
+                                         rw.getMultiDimIdentityMap(rank)},
+                  par,
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value mean = arith::DivFOp::create(b, l, a[1], n);
+                    Value inv = math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, mean, eps));
+                    Value y = arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], inv), a[2]);
+                    linalg::YieldOp::create(b, l, y);
+                  })
+                  .getResult(0);
+    rw.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct RotaryLowering : public OpRewritePattern<llm::RotaryOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::RotaryOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    Value x = op.getInput();
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t rank = xt.getRank(), d = xt.getDimSize(rank - 1);
+    if (ShapedType::isDynamic(d) || d % 2)
+      return rw.notifyMatchFailure(op, "head size must be static and even");
+    bool interleaved = op.getInterleaved();
+    SmallVector<Value> dims;
+    for (int64_t i = 0; i < rank; ++i)
+      dims.push_back(dimOf(rw, loc, x, i));
+    Value init = emptyTensor(rw, loc, xt, dims);
+    SmallVector<AffineMap> maps{rw.getMultiDimIdentityMap(rank), broadcastMap(xt, op.getCos()),
+                                broadcastMap(xt, op.getSin()), rw.getMultiDimIdentityMap(rank)};
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    Value r = linalg::GenericOp::create(
+                  rw, loc, TypeRange{xt}, ValueRange{x, op.getCos(), op.getSin()},
+                  ValueRange{init}, maps, iters,
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    SmallVector<Value> idx;
+                    for (int64_t i = 0; i < rank; ++i)
+                      idx.push_back(linalg::IndexOp::create(b, l, i));
+                    Value i = idx.back();
+                    Value partner, first;
+                    if (interleaved) {
+                      Value odd = arith::RemUIOp::create(b, l, i, indexConst(b, l, 2));
+                      first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, odd, indexConst(b, l, 0));
+                      partner = arith::XOrIOp::create(b, l, i, indexConst(b, l, 1));
+                    } else {
+                      Value half = indexConst(b, l, d / 2);
+                      first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, i, half);
+                      partner = arith::SelectOp::create(b, l, first, arith::AddIOp::create(b, l, i, half),
+                                                        arith::SubIOp::create(b, l, i, half));
+                    }
+                    idx.back() = partner;
+                    Value other = tensor::ExtractOp::create(b, l, x, idx);
+                    Value rot = arith::SelectOp::create(b, l, first, arith::NegFOp::create(b, l, other), other);
+                    Value y = arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, a[0], a[1]),
+                                                    arith::MulFOp::create(b, l, rot, a[2]));
+                    linalg::YieldOp::create(b, l, y);
+                  })
+                  .getResult(0);
+    rw.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct SwiGLULowering : public OpRewritePattern<llm::SwiGLUOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::SwiGLUOp op, PatternRewriter &rw) const override {
+    auto t = cast<RankedTensorType>(op.getType());
+    Value r = buildElementwise(rw, op.getLoc(), t, {op.getGate(), op.getUp()},
+                               [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                                 Type et = a[0].getType();
+                                 Value one = scalarConst(b, l, et, 1);
+                                 Value e = math::ExpOp::create(b, l, arith::NegFOp::create(b, l, a[0]));
+                                 Value sig = arith::DivFOp::create(b, l, one, arith::AddFOp::create(b, l, one, e));
+                                 return arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, a[0], sig), a[1]);
+                               });
+    rw.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct EmbeddingLowering : public OpRewritePattern<llm::EmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::EmbeddingOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    Value table = op.getTable(), ids = op.getIds();
+    auto outType = cast<RankedTensorType>(op.getType());
+    auto it = cast<RankedTensorType>(ids.getType());
+    int64_t q = it.getRank(), outRank = outType.getRank();
+    SmallVector<Value> dims;
+    for (int64_t i = 0; i < q; ++i)
+      dims.push_back(dimOf(rw, loc, ids, i));
+    dims.push_back(dimOf(rw, loc, table, 1));
+    Value init = emptyTensor(rw, loc, outType, dims);
+    SmallVector<AffineExpr> idExprs;
+    for (int64_t i = 0; i < q; ++i)
+      idExprs.push_back(rw.getAffineDimExpr(i));
+    SmallVector<AffineMap> maps{AffineMap::get(outRank, 0, idExprs, rw.getContext()),
+                                rw.getMultiDimIdentityMap(outRank)};
+    SmallVector<utils::IteratorType> iters(outRank, utils::IteratorType::parallel);
+    Value vocab = dimOf(rw, loc, table, 0);
+    Value r = linalg::GenericOp::create(
+                  rw, loc, TypeRange{outType}, ValueRange{ids}, ValueRange{init}, maps, iters,
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value id = toIndex(b, l, a[0]);
+                    Value zero = indexConst(b, l, 0);
+                    Value hi = arith::SubIOp::create(b, l, vocab, indexConst(b, l, 1));
+                    id = arith::MaxSIOp::create(b, l, arith::MinSIOp::create(b, l, id, hi), zero);
+                    Value col = linalg::IndexOp::create(b, l, q);
+                    linalg::YieldOp::create(b, l, tensor::ExtractOp::create(b, l, table, ValueRange{id, col}).getResult());
+                  })
+                  .getResult(0);
+    rw.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct ConvertLLMToLinalgPass
+    : public llmc::impl::ConvertLLMToLinalgBase<ConvertLLMToLinalgPass> {
+  using ConvertLLMToLinalgBase::ConvertLLMToLinalgBase;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<LinearLowering, AttentionLowering>(&getContext(), useKernels.getValue());
+    patterns.add<RMSNormLowering, RotaryLowering, SwiGLULowering, EmbeddingLowering>(&getContext());
+    (void)applyPatternsGreedily(getOperation(), std::move(patterns));
+    bool failedAny = false;
+    getOperation().walk([&](Operation *op) {
+      if (isa<llm::LLMDialect>(op->getDialect()) && !isa<llm::KVCacheAppendOp>(op)) {
+        op->emitError() << "cannot lower '" << op->getName() << "'";
+        failedAny = true;
+      }
+    });
+    if (failedAny)
+      signalPassFailure();
+  }
+};
+
+} // namespace

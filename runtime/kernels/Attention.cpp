@@ -1,0 +1,95 @@
+//===- Attention.cpp - grouped-query attention over a strided KV cache ----===//
+//
+// out[b,h,s,:] = softmax(scale * q[b,h,s,:] . k[b,h/G,t,:] + mask[b,h,s,t])
+//                . v[b,h/G,t,:]   with G = H / KVH.
+// k and v are strided views straight into the runtime's cache buffers (no
+// copy, no repeat_kv). With `causal`, query s (absolute position T-S+s)
+// sees keys t <= T-S+s. Mask dims of size 1 broadcast.
+//
+//===----------------------------------------------------------------------===//
+#include "../api/MemRefDescriptor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using llmc::rt::MemRef;
+
+namespace {
+#define LLMC_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+LLMC_MULTIVERSION
+float dot(const float *a, const float *b, int64_t n) {
+  float acc = 0.f;
+  for (int64_t i = 0; i < n; ++i)
+    acc += a[i] * b[i];
+  return acc;
+}
+
+LLMC_MULTIVERSION
+void axpy(float a, const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * x[i];
+}
+} // namespace
+
+extern "C" void _mlir_ciface_llmc_rt_attention_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
+    MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale) {
+  const int64_t B = q->sizes[0], H = q->sizes[1], S = q->sizes[2], D = q->sizes[3];
+  const int64_t KVH = k->sizes[1], T = k->sizes[2], Dv = v->sizes[3];
+  const int64_t group = KVH > 0 ? H / KVH : 1;
+  std::vector<float> scores(T), qrow(D), krow, vrow;
+  bool kContig = k->strides[3] == 1, vContig = v->strides[3] == 1;
+  if (!kContig) krow.resize(D);
+  if (!vContig) vrow.resize(Dv);
+  auto mstride = [&](int i) { return mask->sizes[i] == 1 ? 0 : mask->strides[i]; };
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      int64_t kh = h / group;
+      for (int64_t s = 0; s < S; ++s) {
+        const float *qp = q->data() + b * q->strides[0] + h * q->strides[1] + s * q->strides[2];
+        for (int64_t d = 0; d < D; ++d)
+          qrow[d] = qp[d * q->strides[3]];
+        int64_t limit = causal ? std::min<int64_t>(T, T - S + s + 1) : T;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t t = 0; t < limit; ++t) {
+          const float *kp = k->data() + b * k->strides[0] + kh * k->strides[1] + t * k->strides[2];
+          if (!kContig) {
+            for (int64_t d = 0; d < D; ++d)
+              krow[d] = kp[d * k->strides[3]];
+            kp = krow.data();
+          }
+          float sc = dot(qrow.data(), kp, D) * scale;
+          if (hasMask)
+            sc += mask->data()[b * mstride(0) + h * mstride(1) + s * mstride(2) + t * mstride(3)];
+          scores[t] = sc;
+          mx = std::max(mx, sc);
+        }
+        float *op = out->data() + b * out->strides[0] + h * out->strides[1] + s * out->strides[2];
+        std::vector<float> acc(Dv, 0.f);
+        if (limit == 0 || std::isinf(mx)) {
+          for (int64_t d = 0; d < Dv; ++d)
+            op[d * out->strides[3]] = 0.f;
+          continue;
+        }
+        float sum = 0.f;
+        for (int64_t t = 0; t < limit; ++t) {
+          float p = std::exp(scores[t] - mx);
+          sum += p;
+          const float *vp = v->data() + b * v->strides[0] + kh * v->strides[1] + t * v->strides[2];
+          if (!vContig) {
+            for (int64_t d = 0; d < Dv; ++d)
+              vrow[d] = vp[d * v->strides[3]];
+            vp = vrow.data();
+          }
+          axpy(p, vp, acc.data(), Dv);
+        }
+        float inv = 1.f / sum;
+        for (int64_t d = 0; d < Dv; ++d)
+          op[d * out->strides[3]] = acc[d] * inv;
+      }
+    }
+}

@@ -1,0 +1,14 @@
+//===- Commands.h - llmc subcommands ----------------------------*- C++ -*-===//
+#ifndef LLMC_TOOLS_COMMANDS_H
+#define LLMC_TOOLS_COMMANDS_H
+
+#include "llvm/Support/CommandLine.h"
+
+namespace llmc::tool {
+extern llvm::cl::SubCommand compileCmd;
+extern llvm::cl::SubCommand runCmd;
+int runCompile();
+int runRun();
+} // namespace llmc::tool
+
+#endif

@@ -1,0 +1,206 @@
+//===- CompileCommand.cpp - `llmc compile` --------------------------------===//
+#include "Commands.h"
+
+#include "llmc/Codegen/Emitter.h"
+#include "llmc/Codegen/Pipeline.h"
+#include "llmc/Importer/ONNXImporter.h"
+#include "llmc/InitAll.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Timer.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace llvm;
+
+namespace llmc::tool {
+
+cl::SubCommand compileCmd("compile", "Compile an ONNX model into a shared library");
+
+namespace {
+cl::OptionCategory cat("llmc compile options");
+cl::opt<std::string> input(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
+                           cl::sub(compileCmd));
+cl::opt<std::string> output("o", cl::desc("Output file"), cl::value_desc("path"),
+                            cl::Required, cl::sub(compileCmd), cl::cat(cat));
+enum class Emit { ONNX, LLM, Linalg, MLIR, LLVM, Obj, SO };
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to write (default: so)"), cl::init(Emit::SO),
+    cl::values(clEnumValN(Emit::ONNX, "onnx", "imported onnx-dialect MLIR"),
+               clEnumValN(Emit::LLM, "llm", "MLIR after raising to the llm dialect"),
+               clEnumValN(Emit::Linalg, "linalg", "MLIR after lowering to linalg/tensor"),
+               clEnumValN(Emit::MLIR, "mlir", "MLIR in the LLVM dialect"),
+               clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
+               clEnumValN(Emit::Obj, "obj", "object file of the model code"),
+               clEnumValN(Emit::SO, "so", "shared library (model + weights + runtime)")),
+    cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> printIRAfterAll("print-ir-after-all",
+                              cl::desc("Print the IR after every pass (to stderr)"),
+                              cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> target("target", cl::desc("Target: x86_64 (default: the host)"),
+                            cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> mcpu("mcpu", cl::desc("CPU to tune for (default: host)"),
+                          cl::init("host"), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> tokenizer("tokenizer",
+                               cl::desc("tokenizer.json to embed (default: tokenizer.json "
+                                        "next to the model, if present)"),
+                               cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::list<std::string> dims("dim", cl::desc("Fix a symbolic dim, e.g. --dim batch_size=1"),
+                           cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> noRaise("no-raise", cl::desc("Skip raising to the llm dialect"),
+                      cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> noKernels("no-kernels",
+                        cl::desc("Lower llm ops to linalg instead of runtime kernels"),
+                        cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> timing("time", cl::desc("Print the time spent in each phase"),
+                     cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> keepTemps("keep-temps", cl::desc("Keep the linker's work directory"),
+                        cl::sub(compileCmd), cl::cat(cat));
+
+int writeModule(mlir::ModuleOp module) {
+  std::error_code ec;
+  ToolOutputFile out(output, ec, sys::fs::OF_Text);
+  if (ec) {
+    errs() << "llmc: cannot write '" << output << "': " << ec.message() << "\n";
+    return 1;
+  }
+  mlir::OpPrintingFlags flags;
+  flags.elideLargeResourceString(64);
+  module->print(out.os(), flags);
+  out.keep();
+  return 0;
+}
+} // namespace
+
+int runCompile() {
+  if (!target.empty() && !StringRef(target).starts_with("x86_64")) {
+    errs() << "llmc: target '" << target << "' is not supported yet (supported: x86_64)\n";
+    return 2;
+  }
+  mlir::DialectRegistry registry;
+  llmc::registerAllDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  mlir::registerAllPasses();
+  llmc::registerAllPasses();
+
+  TimerGroup timers("llmc", "llmc compile phases");
+  auto phase = [&](StringRef name) {
+    auto t = std::make_unique<Timer>(name, name, timers);
+    if (timing)
+      t->startTimer();
+    return t;
+  };
+
+  llmc::ImportOptions opts;
+  for (const std::string &d : dims) {
+    auto [name, value] = StringRef(d).split('=');
+    int64_t v;
+    if (value.getAsInteger(10, v)) {
+      errs() << "llmc: --dim expects name=value, got '" << d << "'\n";
+      return 2;
+    }
+    opts.dimValues[name.str()] = v;
+  }
+  auto tImport = phase("import");
+  llmc::ImportedModel imported = llmc::importONNXFile(ctx, input, opts);
+  if (!imported.module)
+    return 1;
+  if (timing)
+    tImport->stopTimer();
+  mlir::ModuleOp module = *imported.module;
+  if (emit == Emit::ONNX)
+    return writeModule(module);
+
+  llmc::PipelineOptions popts;
+  popts.raise = !noRaise;
+  popts.useKernels = !noKernels;
+  auto runPM = [&](auto build, StringRef name) -> bool {
+    mlir::PassManager pm(&ctx);
+    if (printIRAfterAll) {
+      ctx.disableMultithreading();
+      mlir::OpPrintingFlags flags;
+      flags.elideLargeResourceString(64);
+      pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
+                          [](mlir::Pass *, mlir::Operation *) { return true; },
+                          /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
+                          /*printAfterOnlyOnFailure=*/false, errs(), flags);
+    }
+    build(pm, popts);
+    auto t = phase(name);
+    bool ok = succeeded(pm.run(module));
+    if (timing)
+      t->stopTimer();
+    return ok;
+  };
+  if (emit == Emit::LLM) {
+    mlir::PassManager pm(&ctx);
+    if (failed(mlir::parsePassPipeline(
+            "canonicalize,cse,llmc-raise-kv-cache,func.func(" + std::string(llmc::kFunctionRaisingPasses) + "),canonicalize,cse",
+            pm, errs())) ||
+        failed(pm.run(module)))
+      return 1;
+    return writeModule(module);
+  }
+  if (!runPM(llmc::buildFrontendPipeline, "lower to linalg"))
+    return 1;
+  if (emit == Emit::Linalg)
+    return writeModule(module);
+  if (!runPM(llmc::buildBackendPipeline, "bufferize and lower to LLVM"))
+    return 1;
+  if (emit == Emit::MLIR)
+    return writeModule(module);
+
+  llmc::TargetOptions topts;
+  topts.triple = target;
+  topts.cpu = mcpu;
+  if (emit == Emit::LLVM) {
+    auto t = phase("LLVM optimization");
+    return failed(llmc::emitLLVMIR(module, topts, output)) ? 1 : 0;
+  }
+  std::string objPath = output;
+  SmallString<128> tmpObj;
+  if (emit == Emit::SO) {
+    if (sys::fs::createTemporaryFile("llmc-model", "o", tmpObj)) {
+      errs() << "llmc: cannot create a temporary file\n";
+      return 1;
+    }
+    objPath = std::string(tmpObj);
+  }
+  {
+    auto t = phase("LLVM codegen");
+    if (failed(llmc::emitObject(module, topts, objPath)))
+      return 1;
+    if (timing)
+      t->stopTimer();
+  }
+  if (emit == Emit::Obj)
+    return 0;
+
+  llmc::LinkOptions lopts;
+  lopts.output = output;
+  lopts.keepWorkDir = keepTemps;
+  lopts.tokenizerPath = tokenizer;
+  if (lopts.tokenizerPath.empty()) {
+    SmallString<256> guess(sys::path::parent_path(input));
+    sys::path::append(guess, "tokenizer.json");
+    if (sys::fs::exists(guess))
+      lopts.tokenizerPath = std::string(guess);
+  } else if (!sys::fs::exists(lopts.tokenizerPath)) {
+    errs() << "llmc: tokenizer '" << lopts.tokenizerPath << "' does not exist\n";
+    return 1;
+  }
+  auto t = phase("link");
+  bool ok = succeeded(llmc::linkSharedLibrary(module, objPath, lopts));
+  if (timing)
+    t->stopTimer();
+  sys::fs::remove(objPath);
+  return ok ? 0 : 1;
+}
+
+} // namespace llmc::tool

@@ -1,0 +1,148 @@
+//===- RunCommand.cpp - `llmc run`: generate text with a compiled model ---===//
+#include "Commands.h"
+
+#include "llmc/llmc_loader.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace llvm;
+
+namespace llmc::tool {
+
+cl::SubCommand runCmd("run", "Generate text with a library made by `llmc compile`");
+
+namespace {
+cl::OptionCategory cat("llmc run options");
+cl::opt<std::string> library(cl::Positional, cl::desc("<model.so>"), cl::Required, cl::sub(runCmd));
+cl::opt<std::string> prompt("prompt", cl::desc("Prompt text"), cl::init(""), cl::sub(runCmd), cl::cat(cat));
+cl::opt<bool> chat("chat", cl::desc("Wrap the prompt in the ChatML template (<|im_start|>user ...)"),
+                   cl::sub(runCmd), cl::cat(cat));
+cl::opt<std::string> ids("ids", cl::desc("Prompt as comma-separated token ids (no tokenizer needed)"),
+                         cl::init(""), cl::sub(runCmd), cl::cat(cat));
+cl::opt<int> numTokens("n", cl::desc("Tokens to generate (default 64)"), cl::init(64), cl::sub(runCmd), cl::cat(cat));
+cl::opt<float> temperature("temperature", cl::desc("Sampling temperature; 0 = greedy (default)"),
+                           cl::init(0.f), cl::sub(runCmd), cl::cat(cat));
+cl::opt<int> topK("top-k", cl::desc("Top-k filter (0 = off)"), cl::init(0), cl::sub(runCmd), cl::cat(cat));
+cl::opt<float> topP("top-p", cl::desc("Nucleus filter (1 = off)"), cl::init(1.f), cl::sub(runCmd), cl::cat(cat));
+cl::opt<uint64_t> seed("seed", cl::desc("Sampling seed"), cl::init(0), cl::sub(runCmd), cl::cat(cat));
+cl::opt<int> maxContext("max-context", cl::desc("KV-cache capacity in tokens (default 2048)"),
+                        cl::init(2048), cl::sub(runCmd), cl::cat(cat));
+cl::opt<bool> bos("bos", cl::desc("Start the prompt with BOS"), cl::init(false), cl::sub(runCmd), cl::cat(cat));
+cl::opt<bool> printIds("print-ids", cl::desc("Print generated token ids instead of text"),
+                       cl::sub(runCmd), cl::cat(cat));
+cl::opt<bool> stats("stats", cl::desc("Print prefill/decode speed to stderr"), cl::sub(runCmd), cl::cat(cat));
+cl::opt<bool> ignoreEos("ignore-eos", cl::desc("Do not stop at end-of-sequence tokens"),
+                        cl::sub(runCmd), cl::cat(cat));
+} // namespace
+
+int runRun() {
+  llmc_api api;
+  char err[1024];
+  if (llmc_load(library.c_str(), &api, err, sizeof err) != 0) {
+    errs() << "llmc: " << err << "\n";
+    return 1;
+  }
+  llmc_model *model = nullptr;
+  if (api.model_open(&model) != LLMC_OK) {
+    errs() << "llmc: " << api.last_error() << "\n";
+    return 1;
+  }
+  if (!api.model_is_causal_lm(model)) {
+    errs() << "llmc: '" << library << "' is not a causal language model\n";
+    return 1;
+  }
+  std::vector<int32_t> tokens;
+  if (!ids.empty()) {
+    SmallVector<StringRef> parts;
+    StringRef(ids).split(parts, ',', -1, false);
+    for (StringRef p : parts) {
+      int32_t v;
+      if (p.trim().getAsInteger(10, v)) {
+        errs() << "llmc: --ids: '" << p << "' is not an integer\n";
+        return 2;
+      }
+      tokens.push_back(v);
+    }
+  } else {
+    if (!api.model_has_tokenizer(model)) {
+      errs() << "llmc: the library has no tokenizer; pass --ids or compile with --tokenizer\n";
+      return 1;
+    }
+    std::string text = prompt;
+    if (chat)
+      text = "<|im_start|>user\n" + text + "<|im_end|>\n<|im_start|>assistant\n";
+    size_t n = 0;
+    api.tokenize(model, text.c_str(), bos, nullptr, 0, &n);
+    tokens.resize(n);
+    if (api.tokenize(model, text.c_str(), bos, tokens.data(), n, &n) != LLMC_OK) {
+      errs() << "llmc: " << api.last_error() << "\n";
+      return 1;
+    }
+  }
+  if (tokens.empty()) {
+    int32_t b = api.token_bos(model);
+    if (b < 0) {
+      errs() << "llmc: empty prompt and no BOS token\n";
+      return 2;
+    }
+    tokens.push_back(b);
+  }
+  llmc_session *session = nullptr;
+  if (api.session_create(model, maxContext, &session) != LLMC_OK) {
+    errs() << "llmc: " << api.last_error() << "\n";
+    return 1;
+  }
+  llmc_sampling_params sp{temperature, topK, topP, seed};
+  llmc_sampler *sampler = api.sampler_create(&sp);
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  if (api.session_append(session, tokens.data(), tokens.size()) != LLMC_OK) {
+    errs() << "llmc: " << api.last_error() << "\n";
+    return 1;
+  }
+  auto t1 = clock::now();
+  int generated = 0;
+  int32_t vocab = api.model_vocab_size(model);
+  bool haveTok = api.model_has_tokenizer(model);
+  for (; generated < numTokens; ++generated) {
+    int32_t next = api.sampler_sample(sampler, api.session_logits(session), vocab);
+    if (!ignoreEos && haveTok && api.token_is_end(model, next))
+      break;
+    if (printIds || !haveTok) {
+      outs() << next << (generated + 1 < numTokens ? " " : "");
+    } else {
+      const char *text;
+      size_t len;
+      api.token_text(model, next, &text, &len);
+      outs() << StringRef(text, len);
+    }
+    outs().flush();
+    if (generated + 1 == numTokens)
+      break;
+    if (api.session_append(session, &next, 1) != LLMC_OK) {
+      errs() << "\nllmc: " << api.last_error() << "\n";
+      return 1;
+    }
+  }
+  auto t2 = clock::now();
+  outs() << "\n";
+  if (stats) {
+    double pre = std::chrono::duration<double>(t1 - t0).count();
+    double dec = std::chrono::duration<double>(t2 - t1).count();
+    errs() << format("prefill: %zu tokens in %.3f s (%.1f tok/s); decode: %d tokens in %.3f s (%.1f tok/s)\n",
+                     tokens.size(), pre, tokens.size() / pre, generated, dec,
+                     generated > 0 ? generated / dec : 0.0);
+  }
+  api.sampler_destroy(sampler);
+  api.session_destroy(session);
+  api.model_close(model);
+  return 0;
+}
+
+} // namespace llmc::tool

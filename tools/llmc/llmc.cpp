@@ -1,0 +1,25 @@
+//===- llmc.cpp - the llmc command-line driver ----------------------------===//
+//
+//   llmc compile model.onnx -o model.so [--emit=...] [--print-ir-after-all]
+//   llmc run model.so --prompt "..." [-n N] [--temperature T] ...
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  llvm::cl::ParseCommandLineOptions(
+      argc, argv,
+      "llmc: ahead-of-time compiler for ONNX language models\n\n"
+      "  llmc compile model.onnx -o model.so   compile to a shared library\n"
+      "  llmc run model.so --prompt TEXT       generate text with it\n");
+  if (llmc::tool::compileCmd)
+    return llmc::tool::runCompile();
+  if (llmc::tool::runCmd)
+    return llmc::tool::runRun();
+  llvm::errs() << "llmc: no command given (try `llmc --help`)\n";
+  return 2;
+}
