@@ -19,10 +19,21 @@ struct RaiseKVCachePass : public llmc::impl::RaiseKVCacheBase<RaiseKVCachePass> 
     OpBuilder b(&getContext());
     int64_t slot = 0;
     for (BlockArgument arg : main.getArguments()) {
-      if (!arg.hasOneUse())
-        continue;
-      auto concat = dyn_cast<onnx::ConcatOp>(*arg.getUsers().begin());
-      if (!concat || concat.getInputs().size() != 2 || concat.getInputs()[0] != arg)
+      // Exactly one Concat consumes the slot; other users may only read its
+      // shape (exporters compute the past length with Shape).
+      onnx::ConcatOp concat;
+      bool onlyShapeReads = true;
+      for (Operation *user : arg.getUsers()) {
+        if (auto c = dyn_cast<onnx::ConcatOp>(user)) {
+          if (concat && concat != c)
+            onlyShapeReads = false;
+          concat = c;
+        } else if (!isa<onnx::ShapeOp>(user)) {
+          onlyShapeReads = false;
+        }
+      }
+      if (!concat || !onlyShapeReads || concat.getInputs().size() != 2 ||
+          concat.getInputs()[0] != arg || concat.getInputs()[1] == arg)
         continue;
       auto type = cast<RankedTensorType>(arg.getType());
       int64_t axis = concat.getAxis();

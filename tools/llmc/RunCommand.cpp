@@ -44,7 +44,9 @@ cl::opt<bool> ignoreEos("ignore-eos", cl::desc("Do not stop at end-of-sequence t
 int runRun() {
   llmc_api api;
   char err[1024];
-  if (llmc_load(library.c_str(), &api, err, sizeof err) != 0) {
+  // dlopen searches the library path for names without a slash.
+  std::string path = StringRef(library).contains('/') ? library : "./" + library;
+  if (llmc_load(path.c_str(), &api, err, sizeof err) != 0) {
     errs() << "llmc: " << err << "\n";
     return 1;
   }

@@ -137,7 +137,10 @@ struct LowerFunctionABIPass
             pLen = sz;
             sz = arith::AddIOp::create(b, loc, sz, sLen);
           }
-          sizes.push_back(sz);
+          if (d != axis && !pastType.isDynamicDim(d))
+            sizes.push_back(b.getIndexAttr(pastType.getDimSize(d)));
+          else
+            sizes.push_back(sz);
           strides.push_back(meta.getStrides()[d]);
         }
         auto full = memref::ReinterpretCastOp::create(
@@ -158,9 +161,16 @@ struct LowerFunctionABIPass
         map.map(append.getResult(), t);
         continue;
       }
+      // Shape reads of a slot become reads of the view's dims.
+      if (auto dim = dyn_cast<tensor::DimOp>(op); dim && cacheMemref.count(dim.getSource())) {
+        Value d = memref::DimOp::create(b, dim.getLoc(), cacheMemref[dim.getSource()],
+                                        map.lookupOrDefault(dim.getIndex()));
+        map.map(dim.getResult(), d);
+        continue;
+      }
       for (Value operand : op.getOperands())
         if (cacheMemref.count(operand)) {
-          op.emitError("a KV-cache slot may only feed llm.kv_cache_append");
+          op.emitError("a KV-cache slot may only feed llm.kv_cache_append or shape reads");
           ok = false;
         }
       b.clone(op, map);

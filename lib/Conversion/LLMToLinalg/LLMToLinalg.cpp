@@ -29,6 +29,14 @@ using namespace llmc::lowering;
 
 namespace {
 
+/// Fully dynamic 2-D/4-D view type: kernels are declared once per module
+/// and called with buffers of any static shape.
+MemRefType anyShapeType(int64_t rank, Type et) {
+  SmallVector<int64_t> shape(rank, ShapedType::kDynamic), strides(rank, ShapedType::kDynamic);
+  return MemRefType::get(shape, et,
+                         StridedLayoutAttr::get(et.getContext(), ShapedType::kDynamic, strides));
+}
+
 MemRefType stridedType(RankedTensorType t) {
   SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
   return MemRefType::get(t.getShape(), t.getElementType(),
@@ -50,18 +58,6 @@ func::FuncOp declareKernel(ModuleOp module, StringRef name, TypeRange argTypes) 
 Value asBuffer(OpBuilder &b, Location loc, Value t) {
   auto tt = cast<RankedTensorType>(t.getType());
   return bufferization::ToBufferOp::create(b, loc, stridedType(tt), t, /*readOnly=*/true);
-}
-
-/// Allocates the result buffer of a kernel call; returns (strided view for
-/// the call, tensor to use after the call).
-std::pair<Value, Value> resultBuffer(OpBuilder &b, Location loc,
-                                     RankedTensorType type, ArrayRef<Value> dims,
-                                     Operation *&toTensorInsertAfter) {
-  auto mt = MemRefType::get(type.getShape(), type.getElementType());
-  Value alloc = memref::AllocOp::create(b, loc, mt, dynamicDims(type, dims),
-                                        b.getI64IntegerAttr(64));
-  Value view = memref::CastOp::create(b, loc, stridedType(type), alloc);
-  return {view, alloc};
 }
 
 //===----------------------------------------------------------------------===//
@@ -120,13 +116,15 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
     if (useKernels && et.isF32()) {
       auto module = op->getParentOfType<ModuleOp>();
       auto wt = cast<RankedTensorType>(w.getType());
-      SmallVector<Type> argTypes{stridedType(x2t), stridedType(wt), stridedType(y2t),
-                                 rw.getI32Type()};
+      auto any2 = anyShapeType(2, et);
+      (void)wt;
+      SmallVector<Type> argTypes{any2, any2, any2, rw.getI32Type()};
       auto fn = declareKernel(module, "llmc_rt_linear_f32", argTypes);
-      Value xb = asBuffer(rw, loc, x2), wb = asBuffer(rw, loc, w);
+      auto toAny = [&](Value v) { return memref::CastOp::create(rw, loc, any2, v).getResult(); };
+      Value xb = toAny(asBuffer(rw, loc, x2)), wb = toAny(asBuffer(rw, loc, w));
       auto mt = MemRefType::get(y2t.getShape(), et);
       Value alloc = memref::AllocOp::create(rw, loc, mt, ValueRange{m}, rw.getI64IntegerAttr(64));
-      Value view = memref::CastOp::create(rw, loc, stridedType(y2t), alloc);
+      Value view = toAny(alloc);
       Value tr = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getTransposeWeight());
       func::CallOp::create(rw, loc, fn, ValueRange{xb, wb, view, tr});
       y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
@@ -192,7 +190,7 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
       auto mt = MemRefType::get(outType.getShape(), et);
       Value alloc = memref::AllocOp::create(rw, loc, mt, dynamicDims(outType, dims),
                                             rw.getI64IntegerAttr(64));
-      auto any4 = stridedType(RankedTensorType::get(SmallVector<int64_t>(4, ShapedType::kDynamic), et));
+      auto any4 = anyShapeType(4, et);
       auto cast = [&](Value v) { return memref::CastOp::create(rw, loc, any4, v).getResult(); };
       SmallVector<Type> argTypes{any4, any4, any4, any4, any4, rw.getI32Type(),
                                  rw.getI32Type(), rw.getF32Type()};

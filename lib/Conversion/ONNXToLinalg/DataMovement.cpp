@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
 using namespace llmc;
@@ -180,7 +181,7 @@ struct ConcatLowering : public OpRewritePattern<onnx::ConcatOp> {
       SmallVector<OpFoldResult> offs(rank, rw.getIndexAttr(0)), sizes, strides(rank, rw.getIndexAttr(1));
       offs[axis] = offset;
       for (int64_t i = 0; i < rank; ++i)
-        sizes.push_back(i == axis ? OpFoldResult(dimOf(rw, loc, v, i)) : OpFoldResult(dims[i]));
+        sizes.push_back(getAsOpFoldResult(dimOf(rw, loc, v, i)));
       acc = tensor::InsertSliceOp::create(rw, loc, v, acc, offs, sizes, strides);
       offset = arith::AddIOp::create(rw, loc, offset, dimOf(rw, loc, v, axis));
     }
@@ -260,7 +261,8 @@ struct SliceLowering : public OpRewritePattern<onnx::SliceOp> {
       if (!outType.isDynamicDim(i))
         sizes[i] = indexConst(rw, loc, outType.getDimSize(i));
     if (!negative) {
-      SmallVector<OpFoldResult> o(offs.begin(), offs.end()), sz(sizes.begin(), sizes.end()), st;
+      SmallVector<OpFoldResult> o = getAsOpFoldResult(ValueRange(offs)),
+                                sz = getAsOpFoldResult(ValueRange(sizes)), st;
       for (int64_t s : strides)
         st.push_back(rw.getIndexAttr(s));
       auto slice = tensor::ExtractSliceOp::create(rw, loc, outType, x, o, sz, st);
