@@ -9,6 +9,7 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -20,8 +21,19 @@ using namespace mlir;
 
 namespace llmc {
 
+/// Loop strength reduction takes half of the backend's time on generated
+/// models (thousands of small loops) for little gain: switch it off.
+static void tuneBackendOptions() {
+  auto &opts = llvm::cl::getRegisteredOptions();
+  auto it = opts.find("disable-lsr");
+  if (it != opts.end())
+    if (auto *o = static_cast<llvm::cl::opt<bool> *>(it->second))
+      o->setValue(true);
+}
+
 static std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const TargetOptions &t,
                                                               std::string &error) {
+  tuneBackendOptions();
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::Triple triple(t.triple.empty() ? llvm::sys::getDefaultTargetTriple() : t.triple);
@@ -51,6 +63,14 @@ static void addPackedEntry(llvm::Module &m) {
   llvm::Function *entry = m.getFunction("_mlir_ciface_llmc_main");
   if (!entry)
     return;
+  // The model body is one large function; inlining it into each wrapper
+  // would only multiply code size and compile time.
+  if (llvm::Function *body = m.getFunction("llmc_main"))
+    body->addFnAttr(llvm::Attribute::NoInline);
+  entry->addFnAttr(llvm::Attribute::NoInline);
+  for (llvm::Function &f : m)
+    if (f.getName().starts_with("llmc_loop_"))
+      f.addFnAttr(llvm::Attribute::NoInline);
   llvm::LLVMContext &ctx = m.getContext();
   auto *ptrTy = llvm::PointerType::getUnqual(ctx);
   auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptrTy}, false);

@@ -59,6 +59,8 @@ cl::opt<bool> noKernels("no-kernels",
                         cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> timing("time", cl::desc("Print the time spent in each phase"),
                      cl::sub(compileCmd), cl::cat(cat));
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level 0-3 (default 2)"), cl::Prefix,
+                           cl::init(2), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> keepTemps("keep-temps", cl::desc("Keep the linker's work directory"),
                         cl::sub(compileCmd), cl::cat(cat));
 
@@ -159,6 +161,7 @@ int runCompile() {
   llmc::TargetOptions topts;
   topts.triple = target;
   topts.cpu = mcpu;
+  topts.optLevel = optLevel;
   if (emit == Emit::LLVM) {
     auto t = phase("LLVM optimization");
     return failed(llmc::emitLLVMIR(module, topts, output)) ? 1 : 0;

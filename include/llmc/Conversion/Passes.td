@@ -64,4 +64,17 @@ def ExternalizeWeights : Pass<"llmc-externalize-weights", "mlir::ModuleOp"> {
   }];
 }
 
+def OutlineLoopNests : Pass<"llmc-outline-loop-nests", "mlir::ModuleOp"> {
+  let summary = "Move the body of each top-level scf.for into its own function";
+  let description = [{
+    A whole model lowers to one function with hundreds of loop nests; LLVM's
+    backend (loop strength reduction, register allocation) is superlinear in
+    function size, so compile time explodes. Outlining each top-level loop
+    body into a private `llmc_loop_N` function keeps every function small;
+    the emitter marks them noinline. The per-iteration call costs far less
+    than the loop body it runs.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
 #endif
