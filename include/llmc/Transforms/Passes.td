@@ -36,4 +36,50 @@ def RaiseLinear : Pass<"llmc-raise-linear", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
+def RaiseRMSNorm : Pass<"llmc-raise-rms-norm", "mlir::func::FuncOp"> {
+  let summary = "Decomposed RMSNorm to llm.rms_norm";
+  let description = [{
+    Matches `w * (x * 1/sqrt(mean(x^2, -1) + eps))` in the forms exporters
+    emit: Pow(x, 2) or Mul(x, x); ReduceMean over the last axis with
+    keepdims; Add(eps); Sqrt then Reciprocal or Div(1, .), or Div(x, .);
+    the weight multiply on either side. The exponent must be exactly 2, the
+    reduction exactly the last axis, eps a scalar constant, the weight a
+    constant vector of the normalized size — otherwise nothing changes.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def RaiseSwiGLU : Pass<"llmc-raise-swiglu", "mlir::func::FuncOp"> {
+  let summary = "Mul(Mul(g, Sigmoid(g)), up) to llm.swiglu";
+  let description = [{
+    SiLU written as `g * Sigmoid(g)` (operands in either order) multiplied
+    by `up` with the same shape becomes `llm.swiglu(g, up)`. A Sigmoid of a
+    different value than the one it multiplies is left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def RaiseRotary : Pass<"llmc-raise-rotary", "mlir::func::FuncOp"> {
+  let summary = "Rotate-half RoPE to llm.rotary";
+  let description = [{
+    Matches `x * cos + Concat(Neg(x[..., D/2:]), x[..., :D/2]) * sin` (the
+    rotate-half form) where both Slices cut the last axis of the same x in
+    exact halves. Slices of other axes or at other offsets do not match.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def RaiseAttention : Pass<"llmc-raise-attention", "mlir::func::FuncOp"> {
+  let summary = "MatMul/scale/mask/Softmax/MatMul to llm.attention (with GQA)";
+  let description = [{
+    Matches `Softmax(scale(MatMul(Q, Transpose(K))) [+ mask], -1) @ V` where
+    Q is [B, H, S, D], K^T is a last-two-axes transpose of K, scale is a
+    scalar Mul or Div, and K/V may be the repeat_kv expansion
+    `Reshape(Expand(Unsqueeze(kv, 2)))` of [B, KVH, T, D] tensors (then the
+    un-expanded tensors feed llm.attention directly: grouped-query attention
+    without copies). The additive mask is kept as an operand.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
 #endif
