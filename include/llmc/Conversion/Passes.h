@@ -2,6 +2,7 @@
 #ifndef LLMC_CONVERSION_PASSES_H
 #define LLMC_CONVERSION_PASSES_H
 
+#include "llmc/Dialect/ONNX/ONNXDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"

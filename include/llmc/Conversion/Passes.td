@@ -32,7 +32,8 @@ def ConvertLLMToLinalg : Pass<"llmc-convert-llm-to-linalg", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
                            "mlir::arith::ArithDialect", "mlir::math::MathDialect",
                            "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
-                           "mlir::bufferization::BufferizationDialect"];
+                           "mlir::bufferization::BufferizationDialect",
+                           "llmc::onnx::ONNXDialect"];
 }
 
 def LowerFunctionABI : Pass<"llmc-lower-function-abi", "mlir::ModuleOp"> {

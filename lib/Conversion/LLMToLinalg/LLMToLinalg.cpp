@@ -12,6 +12,7 @@
 
 #include "llmc/Conversion/Passes.h"
 #include "llmc/Dialect/LLM/LLMDialect.h"
+#include "llmc/Dialect/ONNX/ONNXDialect.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -205,7 +206,90 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
       rw.replaceOp(op, r);
       return success();
     }
-    return rw.notifyMatchFailure(op, "reference attention lowering: use-kernels=true required");
+    return referenceLowering(op, mask, dims, rw);
+  }
+
+  /// scores = scale * Q K^T (+ mask, causal) -> onnx.Softmax -> P V, with
+  /// query head h reading KV head h floordiv (H / KVH).
+  LogicalResult referenceLowering(llm::AttentionOp op, Value mask, ArrayRef<Value> outDims,
+                                  PatternRewriter &rw) const {
+    Location loc = op.getLoc();
+    Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+    auto qt = cast<RankedTensorType>(q.getType()), kt = cast<RankedTensorType>(k.getType());
+    int64_t h = qt.getDimSize(1), kvh = kt.getDimSize(1);
+    if (ShapedType::isDynamic(h) || ShapedType::isDynamic(kvh))
+      return rw.notifyMatchFailure(op, "reference attention needs static head counts");
+    int64_t group = h / kvh;
+    MLIRContext *ctx = rw.getContext();
+    Type et = qt.getElementType();
+    auto d = [&](int i) { return getAffineDimExpr(i, ctx); };
+    Value bDim = dimOf(rw, loc, q, 0), sDim = dimOf(rw, loc, q, 2), tDim = dimOf(rw, loc, k, 2);
+    auto scoresType = RankedTensorType::get({qt.getDimSize(0), h, qt.getDimSize(2), kt.getDimSize(2)}, et);
+    SmallVector<Value> sdims{bDim, indexConst(rw, loc, h), sDim, tDim};
+    // (b, h, s, t, d)
+    Value zeroInit = filledTensor(rw, loc, scoresType, sdims, scalarConst(rw, loc, et, 0));
+    SmallVector<AffineMap> qkMaps{
+        AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx),
+        AffineMap::get(5, 0, {d(0), d(1).floorDiv(group), d(3), d(4)}, ctx),
+        AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
+    SmallVector<utils::IteratorType> qkIters(4, utils::IteratorType::parallel);
+    qkIters.push_back(utils::IteratorType::reduction);
+    Value scores = linalg::GenericOp::create(
+                       rw, loc, TypeRange{scoresType}, ValueRange{q, k}, ValueRange{zeroInit},
+                       qkMaps, qkIters,
+                       [](OpBuilder &b, Location l, ValueRange a) {
+                         Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+                         linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
+                       })
+                       .getResult(0);
+    // Scale, mask, causal.
+    Value scale = scalarConst(rw, loc, et, op.getScale().convertToDouble());
+    Value negInf = lowestValue(rw, loc, et);
+    bool causal = op.getCausal();
+    SmallVector<Value> ins{scores};
+    SmallVector<AffineMap> maps{rw.getMultiDimIdentityMap(4)};
+    if (mask) {
+      ins.push_back(mask);
+      maps.push_back(broadcastMap(scoresType, mask));
+    }
+    maps.push_back(rw.getMultiDimIdentityMap(4));
+    Value empty = emptyTensor(rw, loc, scoresType, sdims);
+    Value offset = arith::SubIOp::create(rw, loc, tDim, sDim); // T - S
+    Value masked = linalg::GenericOp::create(
+                       rw, loc, TypeRange{scoresType}, ins, ValueRange{empty}, maps,
+                       SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+                       [&](OpBuilder &b, Location l, ValueRange a) {
+                         Value x = arith::MulFOp::create(b, l, a[0], scale);
+                         if (mask)
+                           x = arith::AddFOp::create(b, l, x, a[1]);
+                         if (causal) {
+                           Value si = linalg::IndexOp::create(b, l, 2);
+                           Value ti = linalg::IndexOp::create(b, l, 3);
+                           Value limit = arith::AddIOp::create(b, l, si, offset);
+                           Value future = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, ti, limit);
+                           x = arith::SelectOp::create(b, l, future, negInf, x);
+                         }
+                         linalg::YieldOp::create(b, l, x);
+                       })
+                       .getResult(0);
+    Value probs = onnx::SoftmaxOp::create(rw, loc, scoresType, masked, rw.getI64IntegerAttr(-1));
+    // (b, h, s, e, t)
+    auto outType = cast<RankedTensorType>(op.getType());
+    Value outInit = filledTensor(rw, loc, outType, outDims, scalarConst(rw, loc, et, 0));
+    SmallVector<AffineMap> pvMaps{
+        AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx),
+        AffineMap::get(5, 0, {d(0), d(1).floorDiv(group), d(4), d(3)}, ctx),
+        AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
+    Value out = linalg::GenericOp::create(
+                    rw, loc, TypeRange{outType}, ValueRange{probs, v}, ValueRange{outInit},
+                    pvMaps, qkIters,
+                    [](OpBuilder &b, Location l, ValueRange a) {
+                      Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+                      linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
+                    })
+                    .getResult(0);
+    rw.replaceOp(op, out);
+    return success();
   }
 };
 
