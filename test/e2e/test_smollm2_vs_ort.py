@@ -57,6 +57,8 @@ def smol(tmp_path_factory, llmc, smollm2_gguf):
     ort = make_session(str(onnx_path), threads=2)
     yield {"lib": lib, "ort": ort, "tok": Tokenizer.from_file(str(tok_path))}
     lib.close()
+    for p in (onnx_path, so):  # ~650 MB + ~650 MB: do not leave them in pytest's temp dirs
+        p.unlink(missing_ok=True)
 
 
 def chatml_ids(tok, user_text):
