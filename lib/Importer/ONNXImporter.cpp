@@ -8,8 +8,7 @@
 // diagnostics name the ONNX node.
 //
 //===----------------------------------------------------------------------===//
-#include "llmc/Importer/ONNXImporter.h"
-#include "llmc/Importer/ShapeInference.h"
+#include "Importer.h"
 
 #include "llmc/Dialect/LLM/LLMDialect.h"
 #include "llmc/Dialect/ONNX/ONNXDialect.h"
@@ -31,81 +30,7 @@
 using namespace mlir;
 using namespace llmc;
 
-namespace {
-
-/// Everything the blobs of an imported module point into.
-struct ModelStorage {
-  ::onnx::ModelProto model;
-  std::unique_ptr<llvm::MemoryBuffer> file;
-  std::map<std::string, std::unique_ptr<llvm::MemoryBuffer>> externalFiles;
-  std::vector<std::unique_ptr<std::vector<char>>> ownedData;
-};
-
-constexpr int64_t kMinOpset = 13;
-constexpr int64_t kMaxOpset = 25;
-
-class Importer {
-public:
-  Importer(MLIRContext &ctx, std::string path, const ImportOptions &opts,
-           ModelStorage &storage)
-      : ctx_(ctx), path_(std::move(path)), opts_(opts), storage_(storage),
-        b_(&ctx) {}
-
-  OwningOpRef<ModuleOp> run();
-
-private:
-  struct Entry {
-    Value value;
-    SymValue info;
-  };
-
-  Location nodeLoc(const ::onnx::NodeProto &node, int index) {
-    std::string name = node.name().empty()
-                           ? node.op_type() + "_" + std::to_string(index)
-                           : node.name();
-    return NameLoc::get(StringAttr::get(&ctx_, name),
-                        FileLineColLoc::get(&ctx_, path_, index + 1, 0));
-  }
-
-  std::optional<ArrayRef<char>> tensorBytes(const ::onnx::TensorProto &t,
-                                            Location loc, int64_t numElements,
-                                            Type elementType);
-  FailureOr<Entry> importTensor(const ::onnx::TensorProto &t, Location loc);
-  FailureOr<Type> valueInfoType(const ::onnx::ValueInfoProto &vi,
-                                SmallVectorImpl<SymbolicDim> &dims, Location loc);
-  LogicalResult importNode(const ::onnx::NodeProto &node, int index);
-  FailureOr<Attribute> convertAttribute(const ::onnx::AttributeProto &a,
-                                        Location loc);
-  ArrayAttr dimsAttr(ArrayRef<SymbolicDim> dims);
-
-  MLIRContext &ctx_;
-  std::string path_;
-  const ImportOptions &opts_;
-  ModelStorage &storage_;
-  OpBuilder b_;
-  DimSymbolTable symbols_;
-  std::map<std::string, Entry> values_;
-  int64_t opset_ = 0;
-  Value noValue_;
-};
-
-RankedTensorType tensorType(ArrayRef<SymbolicDim> dims, Type et,
-                            const DimSymbolTable &syms) {
-  SmallVector<int64_t> shape;
-  for (const auto &d : dims) {
-    auto k = syms.resolve(d).getConstant();
-    shape.push_back(k ? *k : ShapedType::kDynamic);
-  }
-  return RankedTensorType::get(shape, et);
-}
-
-int64_t elementByteWidth(Type t) {
-  if (t.isInteger(1))
-    return 1;
-  return (t.getIntOrFloatBitWidth() + 7) / 8;
-}
-
-} // namespace
+using namespace llmc::importer;
 
 std::optional<ArrayRef<char>>
 Importer::tensorBytes(const ::onnx::TensorProto &t, Location loc,
@@ -355,6 +280,8 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node, int index) {
   const std::string &domain = node.domain();
   std::string nodeName = node.name().empty() ? "#" + std::to_string(index + 1)
                                              : node.name();
+  if (auto fused = importFusedNode(node, index))
+    return *fused;
   if (!domain.empty() && domain != "ai.onnx") {
     emitError(loc) << "unsupported ONNX op '" << op << "' (domain '" << domain
                    << "', opset " << opset_ << ") at node '" << nodeName << "'";

@@ -68,7 +68,8 @@ class Library:
 
     def run(self, inputs):
         """Runs a graph (no KV cache) on numpy arrays; returns numpy outputs."""
-        keep = [np.ascontiguousarray(a) for a in inputs]
+        # np.ascontiguousarray would turn 0-d arrays into 1-d ones.
+        keep = [np.require(a, requirements="C") for a in inputs]
         ins = (Tensor * max(len(keep), 1))()
         for i, a in enumerate(keep):
             if a.ndim > MAX_RANK:

@@ -71,10 +71,26 @@ Value scalarBody(OpBuilder &b, Location loc, Operation *op, ValueRange a,
     return f ? arith::DivFOp::create(b, loc, a[0], a[1]).getResult()
              : arith::DivSIOp::create(b, loc, a[0], a[1]).getResult();
   if (name == "Pow") {
-    if (!f)
+    if (f) {
+      Value e = castScalar(b, loc, a[1], t);
+      return math::PowFOp::create(b, loc, a[0], e);
+    }
+    if (t.isInteger(1))
       return {};
-    Value e = castScalar(b, loc, a[1], t);
-    return math::PowFOp::create(b, loc, a[0], e);
+    Type et = a[1].getType();
+    if (et.isSignlessInteger() && !et.isInteger(1)) {
+      // Integer base and exponent: exact integer power (ONNX has no
+      // negative-exponent rule for integers; ipowi gives 0 for |base| > 1).
+      Value e = castScalar(b, loc, a[1], t);
+      return math::IPowIOp::create(b, loc, a[0], e);
+    }
+    if (!isa<FloatType>(et))
+      return {};
+    // Integer base, float exponent: computed in double, truncated to the
+    // base type (the result type of ONNX Pow is the base's).
+    Type f64 = b.getF64Type();
+    Value x = castScalar(b, loc, a[0], f64), e = castScalar(b, loc, a[1], f64);
+    return castScalar(b, loc, math::PowFOp::create(b, loc, x, e), t);
   }
   if (name == "Max" || name == "Min") {
     Value acc = a[0];

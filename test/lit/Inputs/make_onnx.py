@@ -96,6 +96,40 @@ def bad_broadcast():
     return model(nodes, [vi("a", [2, 3]), vi("b", [4, 3])], [vi("y", None)])
 
 
+def contrib_decoder_layer(do_rotary=0):
+    """The ONNX Runtime GenAI builder's form: SimplifiedLayerNormalization,
+    com.microsoft RotaryEmbedding and GroupQueryAttention with a KV cache."""
+    D, H, KVH, HD = 16, 4, 2, 4
+    rng = np.random.default_rng(0)
+    f = lambda n, *shape: numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), n)
+    inits = [f("norm_w", D), f("wq", D, H * HD), f("wk", D, KVH * HD), f("wv", D, KVH * HD),
+             f("cos_cache", 32, HD // 2), f("sin_cache", 32, HD // 2),
+             numpy_helper.from_array(np.array([0], dtype=np.int32), "seqlens"),
+             numpy_helper.from_array(np.array(1, dtype=np.int32), "total")]
+    nodes = [
+        helper.make_node("SimplifiedLayerNormalization", ["x", "norm_w"], ["n"], name="norm",
+                         axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["n", "wq"], ["q"]),
+        helper.make_node("MatMul", ["n", "wk"], ["k"]),
+        helper.make_node("MatMul", ["n", "wv"], ["v"]),
+        helper.make_node("RotaryEmbedding", ["q", "pos", "cos_cache", "sin_cache"], ["qr"],
+                         name="rope_q", domain="com.microsoft", interleaved=0),
+        helper.make_node("RotaryEmbedding", ["k", "pos", "cos_cache", "sin_cache"], ["kr"],
+                         name="rope_k", domain="com.microsoft", interleaved=0),
+        helper.make_node("GroupQueryAttention", ["qr", "kr", "v", "past_k", "past_v", "seqlens", "total"],
+                         ["y", "present_k", "present_v"], name="gqa", domain="com.microsoft",
+                         num_heads=H, kv_num_heads=KVH, do_rotary=do_rotary),
+    ]
+    return model(nodes, [vi("x", [1, "s", D]), vi("pos", [1, "s"], TensorProto.INT64),
+                         vi("past_k", [1, KVH, "p", HD]), vi("past_v", [1, KVH, "p", HD])],
+                 [vi("y", None), vi("present_k", None), vi("present_v", None)], inits,
+                 domain_opsets=[("com.microsoft", 1)])
+
+
+def gqa_do_rotary():
+    return contrib_decoder_layer(do_rotary=1)
+
+
 def external_data(path):
     w = numpy_helper.from_array(np.ones((64, 64), dtype=np.float32), "w")
     m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", ["n", 64])],
