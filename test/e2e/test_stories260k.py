@@ -14,7 +14,7 @@ BOS = 1
 # Export forms that exercise different importer paths: how RoPE is written
 # (rotate_half: Slice/Neg/Concat; interleaved: Reshape/Split on pairs), how linear
 # layers are written (MatMul vs Gemm on 2-D reshapes), opset-dependent op signatures
-# (13: Split/ReduceMean/Squeeze with attributes vs inputs at 18; 23: newest), external
+# (13: Split/ReduceMean/Squeeze with attributes vs inputs at 18; 23: newest) and external
 # weight files.
 VARIANTS = {
     f"{rope}-{linear}-op{opset}": ["--rope", rope, "--linear", linear, "--opset", str(opset)]
@@ -22,11 +22,11 @@ VARIANTS = {
 }
 VARIANTS["external-data"] = ["--external-data"]
 
-# Fused-op graph styles (ORT GenAI contrib ops SimplifiedLayerNormalization/
-# RotaryEmbedding/GroupQueryAttention; ONNX opset-23 RMSNormalization/RotaryEmbedding/
-# Attention). The importer does not support them yet: strict xfail, so this turns
-# into a failure (XPASS) once they work and the marker must then be removed.
-FUSED_STYLES = {"style-genai": ["--style", "genai"], "style-opset23": ["--style", "opset23"]}
+# Fused-op graph styles: ORT GenAI contrib ops (SimplifiedLayerNormalization,
+# RotaryEmbedding, GroupQueryAttention) and ONNX opset-23 RMSNormalization/
+# RotaryEmbedding/Attention.
+VARIANTS["style-genai"] = ["--style", "genai"]
+VARIANTS["style-opset23"] = ["--style", "opset23"]
 
 
 def greedy_bindings(so_path, n=N_TOKENS, prompt=(BOS,)):
@@ -80,16 +80,6 @@ def test_reference_story(variant, tmp_path, llmc, stories_gguf, stories_vocab, s
         (tmp_path / "m.onnx.data").unlink()
     ids = greedy_bindings(so)
     assert len(ids) == N_TOKENS
-    assert stories_vocab.decode(ids) == stories_reference_text
-    assert greedy_cli(llmc, so) == ids
-
-
-@pytest.mark.xfail(strict=True, reason="fused-op export styles are not supported by the llmc importer yet")
-@pytest.mark.parametrize("variant", list(FUSED_STYLES))
-def test_reference_story_fused_styles(variant, tmp_path, llmc, stories_gguf, stories_vocab, stories_reference_text):
-    onnx_path = llmc.export(stories_gguf, tmp_path / "m.onnx", *FUSED_STYLES[variant])
-    so = llmc.compile(onnx_path, tmp_path / "m.so")
-    ids = greedy_bindings(so)
     assert stories_vocab.decode(ids) == stories_reference_text
     assert greedy_cli(llmc, so) == ids
 

@@ -38,6 +38,35 @@ Value compare(OpBuilder &b, Location loc, StringRef op, Value x, Value y) {
   return arith::CmpIOp::create(b, loc, p, x, y);
 }
 
+/// x^e for signless integers of one type, wrapping like numpy: square and
+/// multiply over every bit of e (unrolled: a generic body has one block).
+/// Negative exponents follow math.ipowi: 1 for x = 1, +-1 for x = -1, else 0.
+Value integerPower(OpBuilder &b, Location loc, Value x, Value e) {
+  Type t = x.getType();
+  unsigned w = t.getIntOrFloatBitWidth();
+  Value zero = scalarConst(b, loc, t, 0), one = scalarConst(b, loc, t, 1);
+  Value result = one, base = x, bits = e;
+  for (unsigned i = 0; i + 1 < w; ++i) {
+    Value bit = arith::AndIOp::create(b, loc, bits, one);
+    Value set = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bit, zero);
+    Value mul = arith::MulIOp::create(b, loc, result, base);
+    result = arith::SelectOp::create(b, loc, set, mul, result);
+    bits = arith::ShRUIOp::create(b, loc, bits, one);
+    if (i + 2 < w)
+      base = arith::MulIOp::create(b, loc, base, base);
+  }
+  Value negE = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, e, zero);
+  Value minusOne = scalarConst(b, loc, t, -1);
+  Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, one);
+  Value isMinusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, minusOne);
+  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                    arith::AndIOp::create(b, loc, e, one), zero);
+  Value signed1 = arith::SelectOp::create(b, loc, odd, minusOne, one);
+  Value negResult = arith::SelectOp::create(
+      b, loc, isOne, one, arith::SelectOp::create(b, loc, isMinusOne, signed1, zero));
+  return arith::SelectOp::create(b, loc, negE, negResult, result);
+}
+
 /// Scalar body of an elementwise ONNX op; null if the op/type is unsupported.
 Value scalarBody(OpBuilder &b, Location loc, Operation *op, ValueRange a,
                  Type outElem, bool clipMin, bool clipMax) {
@@ -78,12 +107,8 @@ Value scalarBody(OpBuilder &b, Location loc, Operation *op, ValueRange a,
     if (t.isInteger(1))
       return {};
     Type et = a[1].getType();
-    if (et.isSignlessInteger() && !et.isInteger(1)) {
-      // Integer base and exponent: exact integer power (ONNX has no
-      // negative-exponent rule for integers; ipowi gives 0 for |base| > 1).
-      Value e = castScalar(b, loc, a[1], t);
-      return math::IPowIOp::create(b, loc, a[0], e);
-    }
+    if (et.isSignlessInteger() && !et.isInteger(1))
+      return integerPower(b, loc, a[0], castScalar(b, loc, a[1], t));
     if (!isa<FloatType>(et))
       return {};
     // Integer base, float exponent: computed in double, truncated to the

@@ -34,9 +34,17 @@ struct ConvertONNXToLinalgPass
       std::string types;
       llvm::raw_string_ostream os(types);
       llvm::interleaveComma(op->getOperandTypes(), os);
+      auto isUnsigned = [](Type t) {
+        auto rt = dyn_cast<RankedTensorType>(t);
+        return rt && rt.getElementType().isUnsignedInteger();
+      };
+      bool anyUnsigned = llvm::any_of(op->getOperandTypes(), isUnsigned) ||
+                         llvm::any_of(op->getResultTypes(), isUnsigned);
       op->emitError() << "cannot lower '" << op->getName()
-                      << "' with operand types (" << types
-                      << "): unsupported element type or attribute";
+                      << "' with operand types (" << types << "): "
+                      << (anyUnsigned
+                              ? "unsigned integer element types are not supported"
+                              : "unsupported element type or attribute");
       failedAny = true;
     });
     getOperation().walk([](onnx::NoValueOp op) {
