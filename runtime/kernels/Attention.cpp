@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
+#include "../support/ThreadPool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,13 +42,16 @@ extern "C" void _mlir_ciface_llmc_rt_attention_f32(
   const int64_t B = q->sizes[0], H = q->sizes[1], S = q->sizes[2], D = q->sizes[3];
   const int64_t KVH = k->sizes[1], T = k->sizes[2], Dv = v->sizes[3];
   const int64_t group = KVH > 0 ? H / KVH : 1;
-  std::vector<float> scores(T), qrow(D), krow, vrow;
   bool kContig = k->strides[3] == 1, vContig = v->strides[3] == 1;
+  auto mstride = [&](int i) { return mask->sizes[i] == 1 ? 0 : mask->strides[i]; };
+  // Threads take whole (batch, head) pairs.
+  llmc::rt::parallelFor(B * H, 1, [&](int64_t p0, int64_t p1) {
+  std::vector<float> scores(T), qrow(D), krow, vrow;
   if (!kContig) krow.resize(D);
   if (!vContig) vrow.resize(Dv);
-  auto mstride = [&](int i) { return mask->sizes[i] == 1 ? 0 : mask->strides[i]; };
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {
+  for (int64_t p = p0; p < p1; ++p) {
+    {
+      int64_t b = p / H, h = p % H;
       int64_t kh = h / group;
       for (int64_t s = 0; s < S; ++s) {
         const float *qp = q->data() + b * q->strides[0] + h * q->strides[1] + s * q->strides[2];
@@ -92,4 +96,6 @@ extern "C" void _mlir_ciface_llmc_rt_attention_f32(
           op[d * out->strides[3]] = acc[d] * inv;
       }
     }
+  }
+  });
 }

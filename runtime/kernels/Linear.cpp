@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
+#include "../support/ThreadPool.h"
 
 #include <algorithm>
 #include <cstring>
@@ -93,8 +94,17 @@ extern "C" void _mlir_ciface_llmc_rt_linear_f32(MemRef<float, 2> *x, MemRef<floa
   const float *xp = contiguousRows(*x, ldx, sx);
   const float *wp = contiguousRows(*w, ldw, sw);
   int64_t M = x->sizes[0], K = x->sizes[1], N = y->sizes[1];
-  if (transposeW)
-    linearNK(xp, ldx, wp, ldw, y->data(), y->strides[0], M, K, N);
-  else
-    linearKN(xp, ldx, wp, ldw, y->data(), y->strides[0], M, K, N);
+  float *yp = y->data();
+  int64_t ldy = y->strides[0];
+  // Threads split the output columns (each reads its own slice of W), in
+  // blocks of 64 columns so slices stay cache-line aligned.
+  int64_t blocks = (N + 63) / 64;
+  llmc::rt::parallelFor(blocks, /*grain=*/std::max<int64_t>(1, 4096 / std::max<int64_t>(K, 1)),
+                        [&](int64_t b0, int64_t b1) {
+    int64_t n0 = b0 * 64, n1 = std::min(N, b1 * 64);
+    if (transposeW)
+      linearNK(xp, ldx, wp + n0 * ldw, ldw, yp + n0, ldy, M, K, n1 - n0);
+    else
+      linearKN(xp, ldx, wp + n0, ldw, yp + n0, ldy, M, K, n1 - n0);
+  });
 }
