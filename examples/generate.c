@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   api.tokenize(model, argv[2], 1, NULL, 0, &count);
   int32_t *ids = malloc(sizeof(int32_t) * (count ? count : 1));
   if (api.tokenize(model, argv[2], 1, ids, count, &count) != LLMC_OK ||
-      api.session_append(session, ids, count) != LLMC_OK) {
+      api.session_prefill(session, ids, count) != LLMC_OK) {
     fprintf(stderr, "error: %s\n", api.last_error());
     return 1;
   }
@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     api.token_text(model, next, &text, &len);
     fwrite(text, 1, len, stdout);
     fflush(stdout);
-    if (api.session_append(session, &next, 1) != LLMC_OK) {
+    if (api.session_decode(session, next) != LLMC_OK) {
       fprintf(stderr, "\nerror: %s\n", api.last_error());
       return 1;
     }

@@ -83,6 +83,11 @@ int32_t llmc_session_max_context(const llmc_session *session);
 llmc_status llmc_session_append(llmc_session *session, const int32_t *tokens,
                                 size_t num_tokens);
 const float *llmc_session_logits(const llmc_session *session);
+/* The two phases by name: prefill a prompt, then decode one token a step.
+ * Both are llmc_session_append. */
+llmc_status llmc_session_prefill(llmc_session *session, const int32_t *tokens,
+                                 size_t num_tokens);
+llmc_status llmc_session_decode(llmc_session *session, int32_t token);
 
 /*--- Sampling -------------------------------------------------------------*/
 typedef struct llmc_sampling_params {

@@ -34,6 +34,8 @@ typedef struct llmc_api {
   int32_t (*session_length)(const llmc_session *);
   llmc_status (*session_append)(llmc_session *, const int32_t *, size_t);
   const float *(*session_logits)(const llmc_session *);
+  llmc_status (*session_prefill)(llmc_session *, const int32_t *, size_t);
+  llmc_status (*session_decode)(llmc_session *, int32_t);
   llmc_sampler *(*sampler_create)(const llmc_sampling_params *);
   void (*sampler_destroy)(llmc_sampler *);
   int32_t (*sampler_sample)(llmc_sampler *, const float *, int32_t);
@@ -75,6 +77,8 @@ static inline int llmc_load(const char *path, llmc_api *api, char *err, size_t e
   LLMC_SYM(session_length, "llmc_session_length")
   LLMC_SYM(session_append, "llmc_session_append")
   LLMC_SYM(session_logits, "llmc_session_logits")
+  LLMC_SYM(session_prefill, "llmc_session_prefill")
+  LLMC_SYM(session_decode, "llmc_session_decode")
   LLMC_SYM(sampler_create, "llmc_sampler_create")
   LLMC_SYM(sampler_destroy, "llmc_sampler_destroy")
   LLMC_SYM(sampler_sample, "llmc_sampler_sample")

@@ -319,6 +319,14 @@ llmc_status llmc_session_append(llmc_session *s, const int32_t *tokens, size_t n
   return LLMC_OK;
 }
 
+llmc_status llmc_session_prefill(llmc_session *s, const int32_t *tokens, size_t n) {
+  return llmc_session_append(s, tokens, n);
+}
+
+llmc_status llmc_session_decode(llmc_session *s, int32_t token) {
+  return llmc_session_append(s, &token, 1);
+}
+
 llmc_sampler *llmc_sampler_create(const llmc_sampling_params *p) {
   if (!p)
     return new llmc_sampler{Sampler(0.f, 0, 1.f, 0)};
