@@ -52,7 +52,9 @@ cl::opt<std::string> tokenizer("tokenizer",
                                cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::list<std::string> dims("dim", cl::desc("Fix a symbolic dim, e.g. --dim batch_size=1"),
                            cl::sub(compileCmd), cl::cat(cat));
-cl::opt<bool> noRaise("no-raise", cl::desc("Skip raising to the llm dialect"),
+cl::opt<bool> noRaise("no-raise",
+                      cl::desc("Skip raising to the llm dialect (the KV cache then stays a "
+                               "plain input/output: run with llmc_graph_run)"),
                       cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> noKernels("no-kernels",
                         cl::desc("Lower llm ops to linalg instead of runtime kernels"),
