@@ -34,6 +34,8 @@ class Library:
     """One loaded model library (model + runtime)."""
 
     def __init__(self, path):
+        # dlopen searches the library path for names without a slash.
+        path = str(path) if "/" in str(path) else "./" + str(path)
         self.lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
         L = self.lib
         L.llmc_last_error.restype = ctypes.c_char_p
