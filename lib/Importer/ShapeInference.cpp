@@ -243,7 +243,17 @@ evalBinaryData(Ctx &cx, const std::string &op, const SymValue &a,
     if (op == "Add") out.push_back(x + y);
     else if (op == "Sub") out.push_back(x - y);
     else if (op == "Mul") out.push_back(x * y);
-    else if (op == "Div") out.push_back(x.floorDiv(y));
+    else if (op == "Div") {
+      // ONNX integer Div truncates toward zero (like the generated code);
+      // symbolic operands only divide exactly.
+      if (cxv && cyv) {
+        if (*cyv == 0 || (*cyv == -1 && *cxv == INT64_MIN))
+          return std::nullopt;
+        out.push_back(SymbolicDim::constant(*cxv / *cyv));
+      } else {
+        out.push_back(x.exactDiv(y));
+      }
+    }
     else if (op == "Equal" || op == "Less" || op == "Greater" ||
              op == "LessOrEqual" || op == "GreaterOrEqual" || op == "Max" ||
              op == "Min") {
@@ -564,10 +574,13 @@ static bool inferImpl(Ctx &cx, llvm::SmallVectorImpl<SymValue> &res) {
 
   if (op == "Slice") {
     auto starts = cx.input(1), ends = cx.input(2);
-    if (!starts->data || !ends->data)
-      return cx.fail("Slice starts/ends must be computable at compile time "
-                     "(constants or shape arithmetic)");
-    size_t n = starts->data->size();
+    if (starts->rank() != 1 || !cx.r(starts->dims[0]).isConstant())
+      return cx.fail("Slice starts must be a 1-D tensor of static length");
+    size_t n = *cx.r(starts->dims[0]).getConstant();
+    // Bounds only known at run time (e.g. read from an input tensor) give
+    // the sliced dims fresh symbols; the lowering computes them.
+    bool boundsKnown = starts->data && ends->data && starts->data->size() == n &&
+                       ends->data->size() == n;
     std::vector<int64_t> axes, steps(n, 1);
     if (cx.input(3)) {
       auto a = cx.constInts(3);
@@ -583,16 +596,22 @@ static bool inferImpl(Ctx &cx, llvm::SmallVectorImpl<SymValue> &res) {
         return cx.fail("Slice steps must be constant");
       steps = *s;
     }
+    if (axes.size() != n || steps.size() != n)
+      return cx.fail("Slice starts, ends, axes and steps differ in length");
     Dims dims = in0->dims;
     for (size_t i = 0; i < n; ++i) {
       int64_t ax = normAxis(axes[i], in0->rank());
       if (ax < 0 || ax >= in0->rank())
         return cx.fail("Slice axis out of range");
-      SymbolicDim dim = cx.r(in0->dims[ax]);
-      SymbolicDim st = cx.r((*starts->data)[i]), en = cx.r((*ends->data)[i]);
       int64_t step = steps[i];
       if (step == 0)
         return cx.fail("Slice step is 0");
+      if (!boundsKnown) {
+        dims[ax] = cx.freshDim();
+        continue;
+      }
+      SymbolicDim dim = cx.r(in0->dims[ax]);
+      SymbolicDim st = cx.r((*starts->data)[i]), en = cx.r((*ends->data)[i]);
       auto kd = dim.getConstant(), ks = st.getConstant(), ke = en.getConstant();
       if (kd && ks && ke) {
         int64_t d = *kd, s = *ks, e = *ke;
@@ -602,29 +621,41 @@ static bool inferImpl(Ctx &cx, llvm::SmallVectorImpl<SymValue> &res) {
           s = std::clamp<int64_t>(s, 0, d);
           e = std::clamp<int64_t>(e, 0, d);
           dims[ax] = SymbolicDim::constant(std::max<int64_t>(0, (e - s + step - 1) / step));
+        } else if (d == 0) {
+          dims[ax] = SymbolicDim::constant(0);
         } else {
-          s = std::clamp<int64_t>(s, -1, d - 1);
+          // Negative steps: start is clamped to [0, d-1], end to [-1, d-1].
+          s = std::clamp<int64_t>(s, 0, d - 1);
           e = std::clamp<int64_t>(e, -1, d - 1);
           dims[ax] = SymbolicDim::constant(std::max<int64_t>(0, (s - e - step - 1) / -step));
         }
         continue;
       }
-      if (step != 1) {
+      if (step != 1 && step != -1) {
         dims[ax] = cx.freshDim();
         continue;
       }
       // Symbolic extent: resolve negative/huge constant bounds against the
-      // dim; assume symbolic bounds lie inside the dim (true for the slices
-      // exporters emit, e.g. x[..., :seq_len]).
-      SymbolicDim s = st, e = en;
-      if (ks && *ks < 0) s = dim + st;
-      if (ke && *ke < 0) e = dim + en;
-      if (ke && *ke >= (INT64_MAX >> 2)) e = dim;
-      if (ks && *ks >= (INT64_MAX >> 2)) s = dim;
-      dims[ax] = e - s;
+      // dim (huge ones are clamped as ONNX does); assume symbolic bounds lie
+      // inside the dim (true for the slices exporters emit, e.g.
+      // x[..., :seq_len] or x[::-1]).
+      constexpr int64_t kHuge = INT64_MAX >> 2;
+      SymbolicDim one = SymbolicDim::constant(1);
+      auto bound = [&](SymbolicDim v, std::optional<int64_t> k, bool isEnd) {
+        if (k && *k <= -kHuge) // clamped to the front
+          return step > 0 ? SymbolicDim::constant(0)
+                          : SymbolicDim::constant(isEnd ? -1 : 0);
+        if (k && *k >= kHuge) // clamped to the back
+          return step > 0 ? dim : dim - one;
+        if (k && *k < 0)
+          return dim + v;
+        return v;
+      };
+      SymbolicDim s = bound(st, ks, false), e = bound(en, ke, true);
+      dims[ax] = step > 0 ? e - s : s - e;
     }
     auto &r = result(in0->elementType, dims);
-    if (in0->data && in0->rank() == 1 && steps[0] == 1) {
+    if (in0->data && in0->rank() == 1 && n == 1 && steps[0] == 1) {
       auto c = cx.constInts(1), e = cx.constInts(2);
       auto kd = cx.r(in0->dims[0]).getConstant();
       if (c && e && kd) {

@@ -39,6 +39,10 @@ struct RaiseKVCachePass : public llmc::impl::RaiseKVCacheBase<RaiseKVCachePass> 
       int64_t axis = concat.getAxis();
       if (axis < 0)
         axis += type.getRank();
+      // A cache grows: its past length must be symbolic (a static concat of
+      // inputs is an ordinary Concat).
+      if (!type.isDynamicDim(axis))
+        continue;
       // The concatenated tensor must be returned (the `present` output).
       std::optional<unsigned> resultIdx;
       for (OpOperand &use : concat.getResult().getUses())

@@ -90,6 +90,8 @@ struct RMSNormPattern : public OpRewritePattern<onnx::MulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(onnx::MulOp op, PatternRewriter &rw) const override {
     auto outType = cast<RankedTensorType>(op.getType());
+    if (outType.getRank() == 0)
+      return failure();
     int64_t d = outType.getShape().back();
     if (ShapedType::isDynamic(d) || !isa<FloatType>(outType.getElementType()))
       return failure();

@@ -17,7 +17,8 @@ def RaiseKVCache : Pass<"llmc-raise-kv-cache", "mlir::ModuleOp"> {
     A graph input X whose only use is `onnx.Concat(X, new)` along one axis,
     where the Concat result is also returned by @main, is a KV-cache slot
     (the `past_key_values.N.*` / `present.N.*` convention of exported
-    decoders). The Concat becomes `llm.kv_cache_append`, and the argument
+    decoders) if its length along that axis is symbolic (static concats of
+    inputs are ordinary Concats). The Concat becomes `llm.kv_cache_append`, and the argument
     and result are marked `llmc.cache_slot = N` so the ABI lowering can
     update the runtime's cache in place. Inputs with other uses, concats
     along different axes or not returned are left alone.

@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/JSON.h"
 
 namespace llmc {
@@ -51,6 +52,25 @@ MemRefType fullyDynamicStrided(RankedTensorType t) {
   SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
   auto layout = StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides);
   return MemRefType::get(t.getShape(), t.getElementType(), layout);
+}
+
+/// Identifiers (symbol names) in a dim expression such as "2*s + past".
+SmallVector<std::string> dimSymbols(StringRef expr) {
+  SmallVector<std::string> out;
+  size_t i = 0;
+  while (i < expr.size()) {
+    if (isalpha((unsigned char)expr[i]) || expr[i] == '_') {
+      size_t j = i;
+      while (j < expr.size() && expr[j] != ' ' && expr[j] != '*' && expr[j] != '+' &&
+             expr[j] != '-')
+        ++j;
+      out.push_back(expr.slice(i, j).str());
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+  return out;
 }
 
 struct LowerFunctionABIPass
@@ -187,6 +207,34 @@ struct LowerFunctionABIPass
       mat.setWritable(true);
     }
     func::ReturnOp::create(b, ret.getLoc());
+
+    // Outputs whose size depends on input *values* (not shapes) cannot be
+    // allocated by the caller from the manifest: say so at compile time.
+    llvm::StringSet<> known;
+    for (unsigned i = 0; i < ft.getNumInputs(); ++i)
+      if (auto dims = main.getArgAttrOfType<ArrayAttr>(i, "llmc.dims"))
+        for (Attribute d : dims)
+          for (auto &sym : dimSymbols(cast<StringAttr>(d).getValue()))
+            known.insert(sym);
+    for (unsigned i : plainResults) {
+      auto dims = main.getResultAttrOfType<ArrayAttr>(i, "llmc.dims");
+      auto t = cast<RankedTensorType>(ft.getResult(i));
+      for (int64_t d = 0; d < t.getRank(); ++d) {
+        if (!t.isDynamicDim(d))
+          continue;
+        StringRef expr = dims && d < (int64_t)dims.size() ? cast<StringAttr>(dims[d]).getValue() : "?";
+        bool computable = expr != "?";
+        for (auto &sym : dimSymbols(expr))
+          computable &= known.contains(sym);
+        if (!computable) {
+          auto name = main.getResultAttrOfType<StringAttr>(i, "llmc.name");
+          main.emitWarning() << "dim " << d << " of output '" << (name ? name.str() : "?")
+                             << "' depends on input values, not only on input shapes; "
+                                "llmc_graph_run will refuse to run the model";
+          break;
+        }
+      }
+    }
 
     // Manifest.
     llvm::json::Array inputs, outputs, cache;

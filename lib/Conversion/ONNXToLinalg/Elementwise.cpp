@@ -96,9 +96,16 @@ Value scalarBody(OpBuilder &b, Location loc, Operation *op, ValueRange a,
   if (name == "Mul")
     return f ? arith::MulFOp::create(b, loc, a[0], a[1]).getResult()
              : arith::MulIOp::create(b, loc, a[0], a[1]).getResult();
-  if (name == "Div")
-    return f ? arith::DivFOp::create(b, loc, a[0], a[1]).getResult()
-             : arith::DivSIOp::create(b, loc, a[0], a[1]).getResult();
+  if (name == "Div") {
+    if (f)
+      return arith::DivFOp::create(b, loc, a[0], a[1]);
+    // Integer division by zero is undefined in ONNX; give 0 instead of a
+    // SIGFPE that would kill the host process.
+    Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, a[1], zero());
+    Value safe = arith::SelectOp::create(b, loc, isZero, one(), a[1]);
+    Value q = arith::DivSIOp::create(b, loc, a[0], safe);
+    return arith::SelectOp::create(b, loc, isZero, zero(), q);
+  }
   if (name == "Pow") {
     if (f) {
       Value e = castScalar(b, loc, a[1], t);
@@ -107,8 +114,14 @@ Value scalarBody(OpBuilder &b, Location loc, Operation *op, ValueRange a,
     if (t.isInteger(1))
       return {};
     Type et = a[1].getType();
-    if (et.isSignlessInteger() && !et.isInteger(1))
-      return integerPower(b, loc, a[0], castScalar(b, loc, a[1], t));
+    if (et.isSignlessInteger() && !et.isInteger(1)) {
+      // In the wider of the two types (wrapping mod 2^w commutes with the
+      // final truncation), so a wide exponent is not truncated first.
+      Type wide = et.getIntOrFloatBitWidth() > t.getIntOrFloatBitWidth() ? et : t;
+      Value r = integerPower(b, loc, castScalar(b, loc, a[0], wide),
+                             castScalar(b, loc, a[1], wide));
+      return castScalar(b, loc, r, t);
+    }
     if (!isa<FloatType>(et))
       return {};
     // Integer base, float exponent: computed in double, truncated to the

@@ -186,10 +186,13 @@ Value castScalar(OpBuilder &b, Location loc, Value v, Type to) {
     return v;
   auto ff = dyn_cast<FloatType>(from);
   auto ft = dyn_cast<FloatType>(to);
-  if (ff && ft)
-    return ff.getWidth() < ft.getWidth()
+  if (ff && ft) {
+    if (ff.getWidth() == ft.getWidth()) // bf16 <-> f16: through f32
+      v = arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+    return cast<FloatType>(v.getType()).getWidth() < ft.getWidth()
                ? arith::ExtFOp::create(b, loc, to, v).getResult()
                : arith::TruncFOp::create(b, loc, to, v).getResult();
+  }
   if (ff && to.isInteger(1)) {
     Value zero = scalarConst(b, loc, from, 0);
     return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, v, zero);

@@ -126,6 +126,9 @@ struct ReduceLowering : public RewritePattern {
                    if (isF)
                      return mx ? arith::MaximumFOp::create(b, l, in, acc).getResult()
                                : arith::MinimumFOp::create(b, l, in, acc).getResult();
+                   if (et.isInteger(1)) // bool: true > false (unsigned order)
+                     return mx ? arith::MaxUIOp::create(b, l, in, acc).getResult()
+                               : arith::MinUIOp::create(b, l, in, acc).getResult();
                    return mx ? arith::MaxSIOp::create(b, l, in, acc).getResult()
                              : arith::MinSIOp::create(b, l, in, acc).getResult();
                  });

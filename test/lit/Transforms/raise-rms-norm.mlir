@@ -108,3 +108,11 @@ func.func @dynamic_weight(%x: tensor<4x8xf32>, %w: tensor<8xf32>) -> tensor<4x8x
   %y = "onnx.Mul"(%w, %n) : (tensor<8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
 }
+
+// Negative (and no crash): scalars.
+// CHECK-LABEL: func.func @scalar
+// CHECK-NOT: llm.rms_norm
+func.func @scalar(%x: tensor<f32>, %y: tensor<f32>) -> tensor<f32> {
+  %z = "onnx.Mul"(%x, %y) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  return %z : tensor<f32>
+}
