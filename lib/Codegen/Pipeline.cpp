@@ -13,7 +13,8 @@ namespace llmc {
 // Order matters: norms, gates and RoPE are raised before attention and
 // linear layers so those patterns see the simplified graph.
 const char *kFunctionRaisingPasses =
-    "llmc-raise-rms-norm,llmc-raise-swiglu,llmc-raise-rotary,llmc-raise-attention,"
+    "llmc-raise-embedding,llmc-raise-rms-norm,llmc-raise-swiglu,llmc-raise-rotary,"
+    "llmc-raise-attention,"
     "llmc-raise-linear";
 
 static void addTextual(OpPassManager &pm, StringRef pipeline) {

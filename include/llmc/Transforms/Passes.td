@@ -37,6 +37,16 @@ def RaiseLinear : Pass<"llmc-raise-linear", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
+def RaiseEmbedding : Pass<"llmc-raise-embedding", "mlir::func::FuncOp"> {
+  let summary = "Gather of rows of a constant table to llm.embedding";
+  let description = [{
+    `onnx.Gather(table, ids)` with axis 0, a constant rank-2 float table
+    [vocab, dim] and integer ids becomes `llm.embedding`. Gathers along other
+    axes, of run-time tensors or of rank != 2 tables are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
 def RaiseRMSNorm : Pass<"llmc-raise-rms-norm", "mlir::func::FuncOp"> {
   let summary = "Decomposed RMSNorm to llm.rms_norm";
   let description = [{
