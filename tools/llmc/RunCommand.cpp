@@ -134,6 +134,7 @@ int runRun() {
   }
   auto t2 = clock::now();
   outs() << "\n";
+  outs().flush();
   if (stats) {
     double pre = std::chrono::duration<double>(t1 - t0).count();
     double dec = std::chrono::duration<double>(t2 - t1).count();
