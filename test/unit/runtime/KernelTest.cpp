@@ -40,9 +40,12 @@ std::vector<float> randomVec(size_t n, unsigned seed) {
 }
 
 TEST(LinearKernel, MatchesReferenceBothLayouts) {
+  // N = 130 covers full 64-column tiles and a right edge; M = 9 full 4-row
+  // blocks and leftover rows.
+  for (int64_t N : {53, 130})
   for (int64_t M : {1, 3, 4, 9})
     for (int trans : {0, 1}) {
-      int64_t K = 37, N = 53;
+      int64_t K = 37;
       auto x = randomVec(M * K, 1), w = randomVec(K * N, 2);
       std::vector<float> y(M * N), ref(M * N, 0.f);
       for (int64_t m = 0; m < M; ++m)
