@@ -103,19 +103,6 @@ SymbolicDim SymbolicDim::exactDiv(const SymbolicDim &o) const {
   return r;
 }
 
-SymbolicDim SymbolicDim::floorDiv(const SymbolicDim &o) const {
-  auto a = getConstant(), b = o.getConstant();
-  if (a && b) {
-    if (*b == 0)
-      return unknown();
-    int64_t q = *a / *b;
-    if ((*a % *b != 0) && ((*a < 0) != (*b < 0)))
-      --q;
-    return constant(q);
-  }
-  return exactDiv(o);
-}
-
 SymbolicDim SymbolicDim::substitute(int id, const SymbolicDim &value) const {
   if (unknown_)
     return *this;

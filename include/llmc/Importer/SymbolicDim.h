@@ -40,9 +40,6 @@ public:
   SymbolicDim operator*(const SymbolicDim &o) const;
   /// Exact division; unknown() when the quotient is not a polynomial.
   SymbolicDim exactDiv(const SymbolicDim &o) const;
-  /// Floor division as ONNX Div on integers does (both constant), else the
-  /// exact quotient when it exists, else unknown().
-  SymbolicDim floorDiv(const SymbolicDim &o) const;
   /// Replaces symbol `id` by `value` in this polynomial.
   SymbolicDim substitute(int id, const SymbolicDim &value) const;
 
