@@ -6,6 +6,7 @@
 // and symbolic dims from the JSON manifest this pass records.
 //
 //===----------------------------------------------------------------------===//
+#include "../ONNXToLinalg/LoweringUtils.h"
 #include "llmc/Conversion/Passes.h"
 #include "llmc/Dialect/LLM/LLMDialect.h"
 
@@ -48,11 +49,6 @@ llvm::json::Array dimsJson(ArrayAttr dims, RankedTensorType type) {
   return out;
 }
 
-MemRefType fullyDynamicStrided(RankedTensorType t) {
-  SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides);
-  return MemRefType::get(t.getShape(), t.getElementType(), layout);
-}
 
 /// Identifiers (symbol names) in a dim expression such as "2*s + past".
 SmallVector<std::string> dimSymbols(StringRef expr) {
@@ -109,7 +105,7 @@ struct LowerFunctionABIPass
       newTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
     }
     for (unsigned i : cacheArgs)
-      newTypes.push_back(fullyDynamicStrided(cast<RankedTensorType>(ft.getInput(i))));
+      newTypes.push_back(lowering::stridedMemRefType(cast<RankedTensorType>(ft.getInput(i))));
     for (unsigned i : plainResults) {
       auto t = cast<RankedTensorType>(ft.getResult(i));
       newTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));

@@ -33,16 +33,10 @@ namespace {
 /// Fully dynamic 2-D/4-D view type: kernels are declared once per module
 /// and called with buffers of any static shape.
 MemRefType anyShapeType(int64_t rank, Type et) {
-  SmallVector<int64_t> shape(rank, ShapedType::kDynamic), strides(rank, ShapedType::kDynamic);
-  return MemRefType::get(shape, et,
-                         StridedLayoutAttr::get(et.getContext(), ShapedType::kDynamic, strides));
+  return stridedMemRefType(
+      RankedTensorType::get(SmallVector<int64_t>(rank, ShapedType::kDynamic), et));
 }
 
-MemRefType stridedType(RankedTensorType t) {
-  SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
-  return MemRefType::get(t.getShape(), t.getElementType(),
-                         StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides));
-}
 
 /// Declares (once) an external kernel taking the given argument types.
 func::FuncOp declareKernel(ModuleOp module, StringRef name, TypeRange argTypes) {
@@ -58,7 +52,7 @@ func::FuncOp declareKernel(ModuleOp module, StringRef name, TypeRange argTypes) 
 
 Value asBuffer(OpBuilder &b, Location loc, Value t) {
   auto tt = cast<RankedTensorType>(t.getType());
-  return bufferization::ToBufferOp::create(b, loc, stridedType(tt), t, /*readOnly=*/true);
+  return bufferization::ToBufferOp::create(b, loc, stridedMemRefType(tt), t, /*readOnly=*/true);
 }
 
 //===----------------------------------------------------------------------===//
@@ -79,13 +73,7 @@ Value linearReference(OpBuilder &b, Location loc, Value x2, Value w,
   SmallVector<utils::IteratorType> iters{utils::IteratorType::parallel,
                                          utils::IteratorType::parallel,
                                          utils::IteratorType::reduction};
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{out2}, ValueRange{x2, w}, ValueRange{init}, maps, iters,
-             [](OpBuilder &nb, Location l, ValueRange a) {
-               Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
-               linalg::YieldOp::create(nb, l, arith::AddFOp::create(nb, l, a[2], p).getResult());
-             })
-      .getResult(0);
+  return buildMulAccumulate(b, loc, out2, x2, w, init, maps, iters);
 }
 
 struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
@@ -116,9 +104,7 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
     Value y2;
     if (useKernels && et.isF32()) {
       auto module = op->getParentOfType<ModuleOp>();
-      auto wt = cast<RankedTensorType>(w.getType());
       auto any2 = anyShapeType(2, et);
-      (void)wt;
       SmallVector<Type> argTypes{any2, any2, any2, rw.getI32Type()};
       auto fn = declareKernel(module, "llmc_rt_linear_f32", argTypes);
       auto toAny = [&](Value v) { return memref::CastOp::create(rw, loc, any2, v).getResult(); };
@@ -234,14 +220,7 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
         AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
     SmallVector<utils::IteratorType> qkIters(4, utils::IteratorType::parallel);
     qkIters.push_back(utils::IteratorType::reduction);
-    Value scores = linalg::GenericOp::create(
-                       rw, loc, TypeRange{scoresType}, ValueRange{q, k}, ValueRange{zeroInit},
-                       qkMaps, qkIters,
-                       [](OpBuilder &b, Location l, ValueRange a) {
-                         Value p = arith::MulFOp::create(b, l, a[0], a[1]);
-                         linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
-                       })
-                       .getResult(0);
+    Value scores = buildMulAccumulate(rw, loc, scoresType, q, k, zeroInit, qkMaps, qkIters);
     // Scale, mask, causal.
     Value scale = scalarConst(rw, loc, et, op.getScale().convertToDouble());
     Value negInf = lowestValue(rw, loc, et);
@@ -280,14 +259,7 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
         AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx),
         AffineMap::get(5, 0, {d(0), d(1).floorDiv(group), d(4), d(3)}, ctx),
         AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
-    Value out = linalg::GenericOp::create(
-                    rw, loc, TypeRange{outType}, ValueRange{probs, v}, ValueRange{outInit},
-                    pvMaps, qkIters,
-                    [](OpBuilder &b, Location l, ValueRange a) {
-                      Value p = arith::MulFOp::create(b, l, a[0], a[1]);
-                      linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
-                    })
-                    .getResult(0);
+    Value out = buildMulAccumulate(rw, loc, outType, probs, v, outInit, pvMaps, qkIters);
     rw.replaceOp(op, out);
     return success();
   }

@@ -65,18 +65,7 @@ Value batchedMatmul(OpBuilder &b, Location loc, Value a, Value bm,
   maps.push_back(AffineMap::get(loops, 0, outExprs, ctx));
   SmallVector<utils::IteratorType> iters(outRank, utils::IteratorType::parallel);
   iters.push_back(utils::IteratorType::reduction);
-  bool isF = isa<FloatType>(et);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{outType}, ValueRange{a, bm}, ValueRange{init},
-             maps, iters,
-             [&](OpBuilder &nb2, Location l, ValueRange args) {
-               Value p = isF ? arith::MulFOp::create(nb2, l, args[0], args[1]).getResult()
-                             : arith::MulIOp::create(nb2, l, args[0], args[1]).getResult();
-               Value s = isF ? arith::AddFOp::create(nb2, l, args[2], p).getResult()
-                             : arith::AddIOp::create(nb2, l, args[2], p).getResult();
-               linalg::YieldOp::create(nb2, l, s);
-             })
-      .getResult(0);
+  return buildMulAccumulate(b, loc, outType, a, bm, init, maps, iters);
 }
 
 Value transpose2D(OpBuilder &b, Location loc, Value x) {

@@ -3,6 +3,7 @@
 
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
 
@@ -178,6 +179,29 @@ Value reshapeTo(OpBuilder &b, Location loc, Value x, RankedTensorType outType,
   auto shapeType = RankedTensorType::get({outType.getRank()}, b.getIndexType());
   Value shape = tensor::FromElementsOp::create(b, loc, shapeType, elems);
   return tensor::ReshapeOp::create(b, loc, outType, x, shape);
+}
+
+Value buildMulAccumulate(OpBuilder &b, Location loc, RankedTensorType outType, Value lhs,
+                         Value rhs, Value init, ArrayRef<AffineMap> maps,
+                         ArrayRef<utils::IteratorType> iterators) {
+  bool isF = isa<FloatType>(outType.getElementType());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{outType}, ValueRange{lhs, rhs}, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value p = isF ? arith::MulFOp::create(nb, l, a[0], a[1]).getResult()
+                             : arith::MulIOp::create(nb, l, a[0], a[1]).getResult();
+               Value s = isF ? arith::AddFOp::create(nb, l, a[2], p).getResult()
+                             : arith::AddIOp::create(nb, l, a[2], p).getResult();
+               linalg::YieldOp::create(nb, l, s);
+             })
+      .getResult(0);
+}
+
+MemRefType stridedMemRefType(RankedTensorType t) {
+  SmallVector<int64_t> strides(t.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(t.getContext(), ShapedType::kDynamic, strides);
+  return MemRefType::get(t.getShape(), t.getElementType(), layout);
 }
 
 Value castScalar(OpBuilder &b, Location loc, Value v, Type to) {

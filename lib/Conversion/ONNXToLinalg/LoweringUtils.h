@@ -63,6 +63,18 @@ Value buildElementwise(OpBuilder &b, Location loc,
 Value reshapeTo(OpBuilder &b, Location loc, Value x,
                 mlir::RankedTensorType outType, llvm::ArrayRef<Value> outDims);
 
+/// linalg.generic accumulating lhs * rhs into `init` (summing over the
+/// reduction iterators); float or integer elements. Every contraction of
+/// the generic and reference lowerings goes through this.
+Value buildMulAccumulate(OpBuilder &b, Location loc, mlir::RankedTensorType outType,
+                         Value lhs, Value rhs, Value init,
+                         llvm::ArrayRef<mlir::AffineMap> maps,
+                         llvm::ArrayRef<mlir::utils::IteratorType> iterators);
+
+/// The memref type of `t`'s shape with a fully dynamic strided layout, so
+/// that any view of a buffer (e.g. a KV-cache slot) can be passed.
+mlir::MemRefType stridedMemRefType(mlir::RankedTensorType t);
+
 /// Converts a scalar between element types following ONNX Cast rules.
 Value castScalar(OpBuilder &b, Location loc, Value v, Type to);
 
