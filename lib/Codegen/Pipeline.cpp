@@ -12,7 +12,7 @@ namespace llmc {
 
 // Order matters: norms, gates and RoPE are raised before attention and
 // linear layers so those patterns see the simplified graph.
-const char *kFunctionRaisingPasses =
+static const char *kFunctionRaisingPasses =
     "llmc-raise-embedding,llmc-raise-rms-norm,llmc-raise-swiglu,llmc-raise-rotary,"
     "llmc-raise-attention,"
     "llmc-raise-linear";
@@ -22,13 +22,18 @@ static void addTextual(OpPassManager &pm, StringRef pipeline) {
     llvm::report_fatal_error("llmc: internal pipeline does not parse");
 }
 
-void buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
+void buildRaisingPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   std::string p = "canonicalize,cse";
   if (opts.raise)
     p += std::string(",llmc-raise-kv-cache,func.func(") + kFunctionRaisingPasses +
          "),canonicalize,cse";
-  p += std::string(",llmc-convert-llm-to-linalg{use-kernels=") +
-       (opts.useKernels ? "true" : "false") + "}";
+  addTextual(pm, p);
+}
+
+void buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
+  buildRaisingPipeline(pm, opts);
+  std::string p = std::string("llmc-convert-llm-to-linalg{use-kernels=") +
+                  (opts.useKernels ? "true" : "false") + "}";
   p += ",llmc-convert-onnx-to-linalg,canonicalize,cse,llmc-lower-function-abi,"
        "canonicalize,cse";
   addTextual(pm, p);

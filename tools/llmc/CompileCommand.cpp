@@ -10,7 +10,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Timer.h"
@@ -142,15 +141,8 @@ int runCompile() {
       t->stopTimer();
     return ok;
   };
-  if (emit == Emit::LLM) {
-    mlir::PassManager pm(&ctx);
-    if (failed(mlir::parsePassPipeline(
-            "canonicalize,cse,llmc-raise-kv-cache,func.func(" + std::string(llmc::kFunctionRaisingPasses) + "),canonicalize,cse",
-            pm, errs())) ||
-        failed(pm.run(module)))
-      return 1;
-    return writeModule(module);
-  }
+  if (emit == Emit::LLM)
+    return runPM(llmc::buildRaisingPipeline, "raise") ? writeModule(module) : 1;
   if (!runPM(llmc::buildFrontendPipeline, "lower to linalg"))
     return 1;
   if (emit == Emit::Linalg)

@@ -16,13 +16,12 @@ struct PipelineOptions {
   bool useKernels = true;
 };
 
+/// onnx dialect -> llm dialect (cleanup plus the raising passes).
+void buildRaisingPipeline(mlir::OpPassManager &pm, const PipelineOptions &opts);
 /// onnx dialect -> llm dialect -> linalg/tensor with the memref ABI entry.
 void buildFrontendPipeline(mlir::OpPassManager &pm, const PipelineOptions &opts);
 /// tensors -> buffers -> LLVM dialect (weights externalized).
 void buildBackendPipeline(mlir::OpPassManager &pm, const PipelineOptions &opts);
-/// Function-level raising passes in pipeline order (textual pipeline).
-extern const char *kFunctionRaisingPasses;
-
 /// Registers `llmc-frontend` and `llmc-backend` pipelines for llmc-opt.
 void registerPipelines();
 
