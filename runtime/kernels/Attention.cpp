@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
+#include "../support/Multiversion.h"
 #include "../support/ThreadPool.h"
 
 #include <algorithm>
@@ -18,7 +19,6 @@
 using llmc::rt::MemRef;
 
 namespace {
-#define LLMC_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 LLMC_MULTIVERSION
 float dot(const float *a, const float *b, int64_t n) {

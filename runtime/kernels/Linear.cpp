@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
+#include "../support/Multiversion.h"
 #include "../support/ThreadPool.h"
 
 #include <algorithm>
@@ -17,7 +18,6 @@ using llmc::rt::MemRef;
 
 namespace {
 
-#define LLMC_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 LLMC_MULTIVERSION
 void linearKN(const float *x, int64_t ldx, const float *w, int64_t ldw, float *y,
