@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -27,14 +26,9 @@ def require(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def stories_reference_text() -> str:
     """The greedy 200-token stories260K story quoted in shared/DATA.md (section 2)."""
-    text = require(DATA_MD).read_text(encoding="utf-8")
-    m = re.search(r"reference output.*?```\n(.*?)\n\s*```", text, re.S)
-    assert m, "reference story block not found in DATA.md"
-    lines = m.group(1).split("\n")
-    indent = min(len(l) - len(l.lstrip(" ")) for l in lines if l.strip())
-    story = "\n".join(l[indent:] for l in lines)
-    assert story.startswith("Once upon a time") and story.endswith("so she")
-    return story
+    from llmc_tools.reference_story import read_reference_story
+
+    return read_reference_story(require(DATA_MD))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ A missing input (binary, data file) is a test failure, never a skip.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,14 +104,9 @@ def stories_gguf(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def stories_reference_text(shared_dir) -> str:
     """The greedy 200-token stories260K story quoted in shared/DATA.md (section 2)."""
-    text = require(shared_dir / "DATA.md").read_text(encoding="utf-8")
-    m = re.search(r"reference output.*?```\n(.*?)\n\s*```", text, re.S)
-    assert m, "reference story block not found in DATA.md"
-    lines = m.group(1).split("\n")
-    indent = min(len(l) - len(l.lstrip(" ")) for l in lines if l.strip())
-    story = "\n".join(l[indent:] for l in lines)
-    assert story.startswith("Once upon a time") and story.endswith("so she")
-    return story
+    from llmc_tools.reference_story import read_reference_story
+
+    return read_reference_story(require(shared_dir / "DATA.md"))
 
 
 @pytest.fixture(scope="session")
