@@ -92,16 +92,9 @@ private:
     t.add_float_data(v);
     return constant(t);
   }
-  std::string constant(::onnx::TensorProto t) {
+  std::string constant(const ::onnx::TensorProto &t) {
     std::string name = fresh("const");
-    t.set_name(name);
-    auto *keep = imp.storage_.model.mutable_graph()->add_initializer();
-    *keep = t;
-    auto e = imp.importTensor(*keep, loc);
-    if (failed(e))
-      return "";
-    imp.values_[name] = *e;
-    return name;
+    return failed(imp.defineConstant(t, name, loc)) ? "" : name;
   }
   static ::onnx::AttributeProto intAttr(const std::string &name, int64_t v) {
     ::onnx::AttributeProto a;

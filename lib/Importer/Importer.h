@@ -62,6 +62,10 @@ private:
                                             Location loc, int64_t numElements,
                                             Type elementType);
   FailureOr<Entry> importTensor(const ::onnx::TensorProto &t, Location loc);
+  /// Imports a tensor made during import (Constant nodes, expansions) as the
+  /// value `name`; a copy is kept with the model because blobs point into it.
+  LogicalResult defineConstant(const ::onnx::TensorProto &t, const std::string &name,
+                               Location loc);
   FailureOr<Type> valueInfoType(const ::onnx::ValueInfoProto &vi,
                                 SmallVectorImpl<SymbolicDim> &dims, Location loc);
   LogicalResult importNode(const ::onnx::NodeProto &node, int index);

@@ -121,6 +121,18 @@ Importer::tensorBytes(const ::onnx::TensorProto &t, Location loc,
   return ArrayRef<char>(storage_.ownedData.back()->data(), bytes);
 }
 
+LogicalResult Importer::defineConstant(const ::onnx::TensorProto &t, const std::string &name,
+                                       Location loc) {
+  auto *keep = storage_.model.mutable_graph()->add_initializer();
+  *keep = t;
+  keep->set_name(name);
+  auto e = importTensor(*keep, loc);
+  if (failed(e))
+    return failure();
+  values_[name] = *e;
+  return success();
+}
+
 FailureOr<Importer::Entry> Importer::importTensor(const ::onnx::TensorProto &t,
                                                   Location loc) {
   Type et = elementTypeFromONNX(&ctx_, t.data_type());
@@ -313,15 +325,7 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node, int index) {
       return emitError(loc) << "Constant node '" << nodeName
                             << "' has no supported value attribute";
     }
-    // The TensorProto above may be a local copy: keep it alive with the model.
-    auto *keep = storage_.model.mutable_graph()->add_initializer();
-    *keep = t;
-    keep->set_name(node.output(0));
-    auto e = importTensor(*keep, loc);
-    if (failed(e))
-      return failure();
-    values_[node.output(0)] = *e;
-    return success();
+    return defineConstant(t, node.output(0), loc);
   }
 
   OperationName opName("onnx." + op, &ctx_);
