@@ -57,6 +57,11 @@ llmc_status llmc_model_open(llmc_model **out);
 void llmc_model_close(llmc_model *model);
 /* JSON: inputs, outputs, KV-cache slots with dtypes and symbolic dims. */
 const char *llmc_model_manifest(const llmc_model *model);
+/* Activation memory of the largest step run so far in this process (the one
+ * with the most buffer bytes): the arena llmc-plan-memory laid out for it and
+ * the sum of the buffers it holds (what one allocation per buffer would take). Both 0 if no step ran
+ * or the library was compiled with --disable=plan-memory. */
+void llmc_activation_memory(int64_t *arena_bytes, int64_t *buffer_bytes);
 
 /*--- Any graph: run once on whole tensors ---------------------------------*/
 /* Inputs in manifest order. Outputs are allocated by the runtime (free each

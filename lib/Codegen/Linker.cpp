@@ -68,7 +68,10 @@ LogicalResult linkSharedLibrary(ModuleOp module, const std::string &modelObject,
     return module.emitError("cannot write weights: ") << ec.message();
   std::string asmText;
   llvm::raw_string_ostream as(asmText);
-  as << "  .section .rodata.llmc_weights,\"a\",@progbits\n";
+  // A large-data section ("l", SHF_X86_64_LARGE) is placed beyond the
+  // code and small data, so weights over 2 GiB (1B+ parameter models) do
+  // not push the code's 32-bit PC-relative references out of range.
+  as << "  .section .lrodata.llmc_weights,\"al\",@progbits\n";
   uint64_t offset = 0;
   auto weights = module->getAttrOfType<DictionaryAttr>("llmc.weights");
   if (weights) {

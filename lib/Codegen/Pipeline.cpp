@@ -5,6 +5,8 @@
 
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/X86TargetParser.h"
 
 using namespace mlir;
 
@@ -22,11 +24,53 @@ static void addTextual(OpPassManager &pm, StringRef pipeline) {
     llvm::report_fatal_error("llmc: internal pipeline does not parse");
 }
 
+int64_t preferredPanelWidth(const std::string &cpu) {
+  bool avx512 = false;
+  if (cpu == "host") {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    avx512 = features.lookup("avx512f");
+  } else {
+    llvm::SmallVector<llvm::StringRef> features;
+    llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/false);
+    avx512 = llvm::is_contained(features, "avx512f");
+  }
+  return avx512 ? 32 : 16;
+}
+
+const std::vector<std::string> &optimizationNames() {
+  static const std::vector<std::string> names{"fuse-rms-norm", "fuse-gate-up", "fuse-qkv",
+                                              "fuse-epilogue", "pack-weights", "plan-memory"};
+  return names;
+}
+
+/// Fusions, then packing (which must see the final, fused weights). The
+/// gate/up fusion runs before the horizontal one, which would otherwise
+/// merge the two projections without the SwiGLU epilogue.
+static std::string optimizationPasses(const PipelineOptions &opts) {
+  std::vector<std::string> passes;
+  for (const char *name : {"fuse-rms-norm", "fuse-gate-up", "fuse-qkv", "fuse-epilogue"})
+    if (opts.enabled(name))
+      passes.push_back(std::string("llmc-") + name);
+  if (opts.useKernels && opts.enabled("pack-weights"))
+    passes.push_back("llmc-pack-weights{panel=" + std::to_string(opts.panel) +
+                     " precision=" + opts.precision + "}");
+  std::string p;
+  for (const std::string &pass : passes)
+    p += (p.empty() ? "" : ",") + pass;
+  return p;
+}
+
 void buildRaisingPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   std::string p = "canonicalize,cse";
-  if (opts.raise)
+  if (opts.raise) {
     p += std::string(",llmc-raise-kv-cache,func.func(") + kFunctionRaisingPasses +
          "),canonicalize,cse";
+    if (opts.logitsLast)
+      p += ",llmc-logits-last";
+    std::string opt = optimizationPasses(opts);
+    if (!opt.empty())
+      p += ",func.func(" + opt + "),canonicalize,cse";
+  }
   addTextual(pm, p);
 }
 
@@ -39,10 +83,12 @@ void buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   addTextual(pm, p);
 }
 
-void buildBackendPipeline(OpPassManager &pm, const PipelineOptions &) {
+void buildBackendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
+  addTextual(pm, "one-shot-bufferize{unknown-type-conversion=identity-layout-map},canonicalize");
+  if (opts.enabled("plan-memory"))
+    addTextual(pm, "func.func(llmc-plan-memory),canonicalize");
   addTextual(pm,
-             "one-shot-bufferize{unknown-type-conversion=identity-layout-map},"
-             "canonicalize,llmc-externalize-weights,"
+             "llmc-externalize-weights,"
              "ownership-based-buffer-deallocation,canonicalize,"
              "buffer-deallocation-simplification,bufferization-lower-deallocations,"
              "cse,canonicalize,convert-linalg-to-loops,llmc-outline-loop-nests,"

@@ -405,6 +405,18 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node, int index) {
       return failure();
     state.addAttribute(a.name(), *attr);
   }
+  // Elementwise binaries whose operands have provably equal shapes (same
+  // symbolic dims) are marked so that fusion can drop broadcasting
+  // (llmc-fuse-epilogue); the types alone cannot tell two `?` dims apart.
+  if (infos.size() == 2 && infos[0] && infos[1] && results.size() == 1 &&
+      (op == "Add" || op == "Mul" || op == "Sub") &&
+      infos[0]->dims.size() == infos[1]->dims.size()) {
+    bool same = true;
+    for (size_t i = 0; i < infos[0]->dims.size() && same; ++i)
+      same = symbols_.resolve(infos[0]->dims[i]) == symbols_.resolve(infos[1]->dims[i]);
+    if (same)
+      state.addAttribute("llmc.same_shape", b_.getUnitAttr());
+  }
   Operation *created = b_.create(state);
   if (failed(verify(created))) {
     emitError(loc) << "while importing " << op << " node '" << nodeName << "'";

@@ -29,7 +29,7 @@ struct MatMulToLinear : public OpRewritePattern<onnx::MatMulOp> {
     if (!isa<FloatType>(xt.getElementType()))
       return failure();
     rw.replaceOpWithNewOp<llm::LinearOp>(op, op.getType(), op.getA(), op.getB(), Value(),
-                                         rw.getBoolAttr(false));
+                                         /*transposeWeight=*/false);
     return success();
   }
 };
@@ -60,8 +60,7 @@ struct GemmToLinear : public OpRewritePattern<onnx::GemmOp> {
       }
     }
     bool transB = op.getTransB().value_or(0);
-    rw.replaceOpWithNewOp<llm::LinearOp>(op, op.getType(), op.getA(), op.getB(), bias,
-                                         rw.getBoolAttr(transB));
+    rw.replaceOpWithNewOp<llm::LinearOp>(op, op.getType(), op.getA(), op.getB(), bias, transB);
     return success();
   }
 };

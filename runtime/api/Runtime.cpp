@@ -61,6 +61,7 @@ struct llmc_model {
   std::unique_ptr<Tokenizer> tokenizer;
   bool causal = false;
   int inputIds = -1, attentionMask = -1, positionIds = -1, logits = -1;
+  bool logitsLastOnly = false; // `logits` is [batch, 1, vocab] (--logits=last)
   int32_t vocab = 0;
 };
 
@@ -112,6 +113,7 @@ llmc_status llmc_model_open(llmc_model **out) {
     m->vocab = std::atoi(v.c_str());
     if (m->vocab <= 0)
       m->causal = false;
+    m->logitsLastOnly = mf.outputs[m->logits].dims[1] == "1";
   }
   *out = m.release();
   return LLMC_OK;
@@ -306,14 +308,16 @@ llmc_status llmc_session_append(llmc_session *s, const int32_t *tokens, size_t n
     sizes[mf.cache[c].axis] = past; // the filled part; capacity stays in strides
     descs.emplace_back(s->cacheBuffers[c], sizes, strides);
   }
-  s->logitsAll.resize(n * m->vocab);
-  std::vector<int64_t> lsizes{1, (int64_t)n, m->vocab};
+  // A library compiled with --logits=last returns one row ([1, 1, vocab]).
+  size_t rows = m->logitsLastOnly ? 1 : n;
+  s->logitsAll.resize(rows * m->vocab);
+  std::vector<int64_t> lsizes{1, (int64_t)rows, m->vocab};
   descs.emplace_back(s->logitsAll.data(), lsizes, DynamicMemRef::rowMajorStrides(lsizes));
   std::vector<void *> args;
   for (auto &d : descs)
     args.push_back(d.get());
   llmc_main_packed(args.data());
-  std::memcpy(s->lastLogits.data(), s->logitsAll.data() + (n - 1) * m->vocab,
+  std::memcpy(s->lastLogits.data(), s->logitsAll.data() + (rows - 1) * m->vocab,
               m->vocab * sizeof(float));
   s->length = total;
   return LLMC_OK;

@@ -1,14 +1,35 @@
 //===- ThreadPool.cpp - fork-join parallel loops for the kernels ----------===//
+//
+// Protocol. A loop ("job") publishes its chunk count and callable, then a
+// 64-bit claim word (job sequence number << 32 | next chunk). Threads claim
+// chunks with a CAS on that word, so a worker that wakes up late sees a
+// different sequence number and touches nothing; `remaining` counts chunks
+// not yet finished and the caller returns when it reaches 0, i.e. it only
+// waits for chunks somebody actually started. Idle workers spin for
+// kSpinMicros, then sleep on a futex keyed on the sequence number.
+//
+//===----------------------------------------------------------------------===//
 #include "ThreadPool.h"
 
+#include <algorithm>
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__)
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#include <condition_variable>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define LLMC_PAUSE() _mm_pause()
 #else
@@ -19,111 +40,188 @@ using namespace llmc::rt;
 
 namespace {
 
+// How long an idle worker (or a waiting caller) polls before it sleeps.
+constexpr int64_t kSpinMicros = 200;
+// Chunks per thread: lets the caller absorb the work of a descheduled worker.
+constexpr int64_t kChunksPerThread = 4;
+
+/// Sleep/wake on a 32-bit word (futex on Linux, a condition variable elsewhere).
+class WaitWord {
+public:
+  std::atomic<uint32_t> value{0};
+
+  void waitWhileEquals(uint32_t expected) {
+#if defined(__linux__)
+    syscall(SYS_futex, reinterpret_cast<uint32_t *>(&value), FUTEX_WAIT_PRIVATE, expected,
+            nullptr, nullptr, 0);
+#else
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return value.load() != expected; });
+#endif
+  }
+  void wakeAll() {
+#if defined(__linux__)
+    syscall(SYS_futex, reinterpret_cast<uint32_t *>(&value), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+#else
+    { std::lock_guard<std::mutex> l(m_); }
+    cv_.notify_all();
+#endif
+  }
+
+#if !defined(__linux__)
+private:
+  std::mutex m_;
+  std::condition_variable cv_;
+#endif
+};
+
+int64_t nowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+thread_local bool tInsideLoop = false;
+
 class Pool {
 public:
-  explicit Pool(int n) : n_(n) {
-    for (int i = 1; i < n_; ++i)
-      workers_.emplace_back([this, i] { work(i); });
+  explicit Pool(int n) : size_(n), active_(n) {
+    for (int i = 1; i < n; ++i)
+      workers_.emplace_back([this, i] { workerLoop(i); });
   }
   ~Pool() {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      stop_ = true;
-      gen_.fetch_add(1);
-    }
-    cv_.notify_all();
+    stop_.store(true);
+    seq_.value.fetch_add(1);
+    seq_.wakeAll();
     for (auto &t : workers_)
       t.join();
   }
-  int size() const { return n_; }
+  int size() const { return size_; }
+  int active() const { return active_.load(std::memory_order_relaxed); }
+  void setActive(int n) { active_.store(std::max(1, std::min(n, size_))); }
 
-  void run(int chunks, const std::function<void(int)> &task) {
-    std::lock_guard<std::mutex> serial(runMutex_); // one parallel region at a time
-    task_ = &task;
-    chunks_ = chunks;
-    pending_.store(chunks - 1);
-    {
-      std::lock_guard<std::mutex> l(m_);
-      gen_.fetch_add(1, std::memory_order_release);
+  /// Runs fn over [0, n) in `chunks` chunks; false if the pool is busy.
+  bool run(int64_t n, int64_t chunks, RangeFn fn) {
+    if (tInsideLoop || !runMutex_.try_lock())
+      return false;
+    fn_.store(&fn, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    chunks_.store(chunks, std::memory_order_relaxed);
+    remaining_.value.store(uint32_t(chunks), std::memory_order_relaxed);
+    uint32_t seq = seq_.value.load(std::memory_order_relaxed) + 1;
+    claim_.store(uint64_t(seq) << 32, std::memory_order_release);
+    seq_.value.store(seq, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0)
+      seq_.wakeAll();
+
+    tInsideLoop = true;
+    work(seq);
+    tInsideLoop = false;
+    // Only chunks that a worker claimed can still be running.
+    int64_t start = nowMicros();
+    for (int spins = 0; remaining_.value.load(std::memory_order_acquire) != 0; ++spins) {
+      LLMC_PAUSE();
+      if ((spins & 255) == 255 && nowMicros() - start > kSpinMicros) {
+        callerWaiting_.store(true, std::memory_order_seq_cst);
+        uint32_t r = remaining_.value.load(std::memory_order_seq_cst);
+        if (r != 0)
+          remaining_.waitWhileEquals(r);
+        callerWaiting_.store(false, std::memory_order_relaxed);
+      }
     }
-    cv_.notify_all();
-    task(0);
-    // Spin briefly, then yield: on an oversubscribed machine the worker we
-    // wait for may need this core.
-    for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
-      if (spins < 2000)
-        LLMC_PAUSE();
-      else
-        std::this_thread::yield();
-    }
+    runMutex_.unlock();
+    return true;
   }
 
 private:
-  void work(int id) {
-    uint64_t seen = 0;
+  /// Claims and runs chunks of job `seq` until none are left.
+  void work(uint32_t seq) {
     while (true) {
-      // Spin for a while, then sleep until the next region.
-      int spins = 0;
-      while (gen_.load(std::memory_order_acquire) == seen && spins < 20000) {
-        if (spins < 10000)
-          LLMC_PAUSE();
-        else
-          std::this_thread::yield();
-        ++spins;
-      }
-      if (gen_.load(std::memory_order_acquire) == seen) {
-        std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [&] { return gen_.load() != seen; });
-      }
-      seen = gen_.load(std::memory_order_acquire);
-      if (stop_)
+      uint64_t c = claim_.load(std::memory_order_acquire);
+      if (uint32_t(c >> 32) != seq)
         return;
-      if (id < chunks_) {
-        (*task_)(id);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      int64_t idx = int64_t(c & 0xffffffffu);
+      int64_t chunks = chunks_.load(std::memory_order_relaxed);
+      if (idx >= chunks)
+        return;
+      if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel))
+        continue;
+      int64_t n = n_.load(std::memory_order_relaxed);
+      int64_t lo = n * idx / chunks, hi = n * (idx + 1) / chunks;
+      (*fn_.load(std::memory_order_relaxed))(lo, hi);
+      if (remaining_.value.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+          callerWaiting_.load(std::memory_order_seq_cst))
+        remaining_.wakeAll();
     }
   }
 
-  int n_;
+  void workerLoop(int id) {
+    tInsideLoop = true; // kernels called from a chunk never fork again
+    uint32_t seen = 0;
+    while (true) {
+      int64_t start = nowMicros();
+      for (int spins = 0; seq_.value.load(std::memory_order_acquire) == seen; ++spins) {
+        LLMC_PAUSE();
+        if ((spins & 255) == 255 && nowMicros() - start > kSpinMicros) {
+          sleepers_.fetch_add(1, std::memory_order_seq_cst);
+          if (seq_.value.load(std::memory_order_seq_cst) == seen)
+            seq_.waitWhileEquals(seen);
+          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+      seen = seq_.value.load(std::memory_order_acquire);
+      if (stop_.load())
+        return;
+      if (id < active())
+        work(seen);
+    }
+  }
+
+  const int size_;
+  std::atomic<int> active_;
   std::vector<std::thread> workers_;
-  std::mutex m_, runMutex_;
-  std::condition_variable cv_;
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> pending_{0};
-  const std::function<void(int)> *task_ = nullptr;
-  int chunks_ = 0;
-  bool stop_ = false;
+  std::mutex runMutex_;
+  // The job (written by the caller before it publishes claim_).
+  std::atomic<const RangeFn *> fn_{nullptr};
+  std::atomic<int64_t> n_{0}, chunks_{0};
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) WaitWord seq_;       // job sequence number; idle workers sleep on it
+  alignas(64) WaitWord remaining_; // unfinished chunks; a waiting caller sleeps on it
+  std::atomic<bool> callerWaiting_{false};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
 };
 
+int defaultThreads() {
+  int n = int(std::thread::hardware_concurrency());
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    n = CPU_COUNT(&set);
+#endif
+  if (const char *env = std::getenv("LLMC_NUM_THREADS"))
+    if (int v = std::atoi(env); v > 0)
+      n = v;
+  return std::max(1, std::min(n, 256));
+}
+
 Pool &pool() {
-  static Pool p([] {
-    int n = std::thread::hardware_concurrency();
-    if (const char *env = std::getenv("LLMC_NUM_THREADS"))
-      n = std::atoi(env);
-    return std::max(1, std::min(n, 256));
-  }());
+  static Pool p(defaultThreads());
   return p;
 }
 
 } // namespace
 
-int llmc::rt::numThreads() { return pool().size(); }
+int llmc::rt::numThreads() { return pool().active(); }
 
-void llmc::rt::parallelFor(int64_t n, int64_t grain,
-                           const std::function<void(int64_t, int64_t)> &fn) {
+void llmc::rt::setNumThreads(int n) { pool().setActive(n); }
+
+void llmc::rt::parallelForRange(int64_t n, int64_t grain, RangeFn fn) {
   if (n <= 0)
     return;
-  int64_t maxChunks = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
-  int chunks = (int)std::min<int64_t>(numThreads(), maxChunks);
-  if (chunks <= 1) {
+  const int threads = numThreads();
+  int64_t chunks = std::min<int64_t>(n / std::max<int64_t>(grain, 1), threads * kChunksPerThread);
+  if (threads <= 1 || chunks <= 1 || !pool().run(n, chunks, fn))
     fn(0, n);
-    return;
-  }
-  int64_t per = (n + chunks - 1) / chunks;
-  pool().run(chunks, [&](int c) {
-    int64_t lo = c * per, hi = std::min(n, lo + per);
-    if (lo < hi)
-      fn(lo, hi);
-  });
 }

@@ -7,8 +7,12 @@
 namespace llmc::tool {
 extern llvm::cl::SubCommand compileCmd;
 extern llvm::cl::SubCommand runCmd;
+extern llvm::cl::SubCommand perplexityCmd;
+extern llvm::cl::SubCommand serveCmd;
 int runCompile();
 int runRun();
+int runPerplexity();
+int runServe();
 } // namespace llmc::tool
 
 #endif

@@ -11,6 +11,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
+#include <algorithm>
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Timer.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -31,7 +32,8 @@ enum class Emit { ONNX, LLM, Linalg, MLIR, LLVM, Obj, SO };
 cl::opt<Emit> emit(
     "emit", cl::desc("What to write (default: so)"), cl::init(Emit::SO),
     cl::values(clEnumValN(Emit::ONNX, "onnx", "imported onnx-dialect MLIR"),
-               clEnumValN(Emit::LLM, "llm", "MLIR after raising to the llm dialect"),
+               clEnumValN(Emit::LLM, "llm",
+                          "MLIR after raising to the llm dialect, fusion and weight packing"),
                clEnumValN(Emit::Linalg, "linalg", "MLIR after lowering to linalg/tensor"),
                clEnumValN(Emit::MLIR, "mlir", "MLIR in the LLVM dialect"),
                clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
@@ -62,6 +64,26 @@ cl::opt<bool> timing("time", cl::desc("Print the time spent in each phase"),
                      cl::sub(compileCmd), cl::cat(cat));
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level 0-3 (default 2)"), cl::Prefix,
                            cl::init(2), cl::sub(compileCmd), cl::cat(cat));
+cl::list<std::string> disable("disable",
+                            cl::desc("Switch off llm-level optimizations (comma-separated): "
+                                     "fuse-rms-norm, fuse-gate-up, fuse-qkv, fuse-epilogue, "
+                                     "pack-weights, plan-memory, or all"),
+                            cl::CommaSeparated, cl::sub(compileCmd), cl::cat(cat));
+enum class Precision { F32, BF16 };
+cl::opt<Precision> precision(
+    "precision", cl::desc("Precision of linear-layer weights (default f32)"),
+    cl::init(Precision::F32),
+    cl::values(clEnumValN(Precision::F32, "f32", "32-bit float weights"),
+               clEnumValN(Precision::BF16, "bf16",
+                          "bfloat16 weights, activations rounded to bf16 in the dot products")),
+    cl::sub(compileCmd), cl::cat(cat));
+enum class Logits { All, Last };
+cl::opt<Logits> logits(
+    "logits", cl::desc("Positions whose logits the library computes (default all)"),
+    cl::init(Logits::All),
+    cl::values(clEnumValN(Logits::All, "all", "every position (needed for perplexity)"),
+               clEnumValN(Logits::Last, "last", "the last position only (faster prefill)")),
+    cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> keepTemps("keep-temps", cl::desc("Keep the linker's work directory"),
                         cl::sub(compileCmd), cl::cat(cat));
 
@@ -123,6 +145,31 @@ int runCompile() {
   llmc::PipelineOptions popts;
   popts.raise = !noRaise;
   popts.useKernels = !noKernels;
+  for (const std::string &name : disable) {
+    const auto &known = llmc::optimizationNames();
+    if (name == "all") {
+      popts.disabled.insert(known.begin(), known.end());
+      continue;
+    }
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      errs() << "llmc: unknown optimization '" << name << "' in --disable (known:";
+      for (const std::string &k : known)
+        errs() << " " << k;
+      errs() << ")\n";
+      return 2;
+    }
+    popts.disabled.insert(name);
+  }
+  if (precision == Precision::BF16) {
+    if (noKernels || noRaise || !popts.enabled("pack-weights")) {
+      errs() << "llmc: --precision=bf16 needs packed kernel weights (it cannot be combined "
+                "with --no-kernels, --no-raise or --disable=pack-weights)\n";
+      return 2;
+    }
+    popts.precision = "bf16";
+  }
+  popts.panel = llmc::preferredPanelWidth(mcpu);
+  popts.logitsLast = logits == Logits::Last;
   auto runPM = [&](auto build, StringRef name) -> bool {
     mlir::PassManager pm(&ctx);
     if (printIRAfterAll) {

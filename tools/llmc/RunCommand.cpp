@@ -8,6 +8,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <dlfcn.h>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,16 @@ int runRun() {
     errs() << format("prefill: %zu tokens in %.3f s (%.1f tok/s); decode: %d tokens in %.3f s (%.1f tok/s)\n",
                      tokens.size(), pre, tokens.size() / pre, generated, dec,
                      generated > 0 ? generated / dec : 0.0);
+    // Optional symbol: libraries built before memory planning lack it.
+    using ActivationFn = void (*)(int64_t *, int64_t *);
+    if (auto fn = reinterpret_cast<ActivationFn>(dlsym(api.handle, "llmc_activation_memory"))) {
+      int64_t arena = 0, buffers = 0;
+      fn(&arena, &buffers);
+      if (arena > 0)
+        errs() << format("activation memory: %.2f MiB planned arena vs %.2f MiB in separate "
+                         "buffers (%.1fx less)\n",
+                         arena / 1048576.0, buffers / 1048576.0, double(buffers) / arena);
+    }
   }
   api.sampler_destroy(sampler);
   api.session_destroy(session);

@@ -54,21 +54,60 @@ LogicalResult RMSNormOp::verify() {
   return success();
 }
 
+int64_t LinearOp::getWeightColumns() {
+  int64_t n = lastDim(getResult());
+  if (ShapedType::isDynamic(n))
+    return n;
+  return getGated() ? 2 * n : n;
+}
+
 LogicalResult LinearOp::verify() {
   auto w = cast<RankedTensorType>(getWeight().getType());
-  if (w.getRank() != 2)
-    return emitOpError("weight must be rank 2, got rank ") << w.getRank();
-  int64_t k = getTransposeWeight() ? w.getShape()[1] : w.getShape()[0];
-  int64_t n = getTransposeWeight() ? w.getShape()[0] : w.getShape()[1];
-  if (!dimsCompatible(k, lastDim(getInput())))
-    return emitOpError("input features (") << lastDim(getInput())
-           << ") do not match the weight (" << k << ")";
-  if (!dimsCompatible(n, lastDim(getResult())))
-    return emitOpError("result features do not match the weight");
+  int64_t k = lastDim(getInput()), n = lastDim(getResult());
+  if (isPacked()) {
+    if (w.getRank() != 1)
+      return emitOpError("packed weight must be rank 1, got rank ") << w.getRank();
+    if (getTransposeWeight())
+      return emitOpError("packed weight cannot be transposed");
+    if (*getPackedPanel() < 1)
+      return emitOpError("packed_panel must be >= 1");
+    if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
+      return emitOpError("packed weight needs static K and N");
+    Type et = w.getElementType();
+    if (!et.isF32() && !et.isBF16())
+      return emitOpError("packed weight must be f32 or bf16");
+    int64_t nr = *getPackedPanel();
+    int64_t panels = (n + nr - 1) / nr * (getGated() ? 2 : 1);
+    int64_t rows = et.isBF16() ? (k + 1) / 2 * 2 : k;
+    if (w.hasStaticShape() && w.getDimSize(0) != panels * nr * rows)
+      return emitOpError("packed weight has ") << w.getDimSize(0) << " elements, expected "
+                                               << panels * nr * rows;
+  } else {
+    if (w.getRank() != 2)
+      return emitOpError("weight must be rank 2, got rank ") << w.getRank();
+    int64_t wk = getTransposeWeight() ? w.getShape()[1] : w.getShape()[0];
+    int64_t wn = getTransposeWeight() ? w.getShape()[0] : w.getShape()[1];
+    if (!dimsCompatible(wk, k))
+      return emitOpError("input features (") << k << ") do not match the weight (" << wk << ")";
+    if (!dimsCompatible(wn, getWeightColumns()))
+      return emitOpError("result features do not match the weight")
+             << (getGated() ? " (a gated weight has 2N columns)" : "");
+  }
+  if (getGated() && getBias())
+    return emitOpError("a gated linear cannot have a bias");
   if (getBias()) {
     auto b = cast<RankedTensorType>(getBias().getType());
     if (b.getRank() != 1 || !dimsCompatible(b.getShape()[0], n))
       return emitOpError("bias must be [N]");
+  }
+  if (getResidual()) {
+    auto r = cast<RankedTensorType>(getResidual().getType());
+    auto y = cast<RankedTensorType>(getResult().getType());
+    if (r.getRank() != y.getRank())
+      return emitOpError("residual must have the result's shape");
+    for (int64_t i = 0; i < r.getRank(); ++i)
+      if (!dimsCompatible(r.getDimSize(i), y.getDimSize(i)))
+        return emitOpError("residual must have the result's shape");
   }
   return success();
 }

@@ -5,7 +5,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <set>
 #include <string>
+#include <vector>
 
 namespace llmc {
 
@@ -14,9 +16,28 @@ struct PipelineOptions {
   bool raise = true;
   /// Call runtime micro-kernels for llm.linear / llm.attention.
   bool useKernels = true;
+  /// llm-level optimizations switched off by name (`llmc compile --disable`):
+  /// fuse-rms-norm, fuse-gate-up, fuse-qkv, fuse-epilogue, pack-weights.
+  std::set<std::string> disabled;
+  /// Element type of packed weights: "f32" or "bf16".
+  std::string precision = "f32";
+  /// Compute the `logits` output for the last position only.
+  bool logitsLast = false;
+  /// Columns per packed weight panel (32 for AVX-512 targets, 16 for AVX2).
+  int64_t panel = 32;
+
+  bool enabled(const std::string &name) const { return !disabled.count(name); }
 };
 
-/// onnx dialect -> llm dialect (cleanup plus the raising passes).
+/// Packed-weight panel width for a CPU name ("host" = this machine): 32
+/// columns (two 512-bit registers) with AVX-512, else 16 (two AVX2 ones).
+int64_t preferredPanelWidth(const std::string &cpu);
+
+/// Names accepted by PipelineOptions::disabled, in pipeline order.
+const std::vector<std::string> &optimizationNames();
+
+/// onnx dialect -> llm dialect (cleanup, the raising passes and the
+/// llm-level fusions and weight packing).
 void buildRaisingPipeline(mlir::OpPassManager &pm, const PipelineOptions &opts);
 /// onnx dialect -> llm dialect -> linalg/tensor with the memref ABI entry.
 void buildFrontendPipeline(mlir::OpPassManager &pm, const PipelineOptions &opts);

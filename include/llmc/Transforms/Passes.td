@@ -93,4 +93,109 @@ def RaiseAttention : Pass<"llmc-raise-attention", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion and layout specialization (run after raising, on llm ops). Each can
+// be switched off with `llmc compile --disable=NAME` for ablation.
+//===----------------------------------------------------------------------===//
+
+def FuseRMSNorm : Pass<"llmc-fuse-rms-norm", "mlir::func::FuncOp"> {
+  let summary = "Fold RMSNorm into the linear layers that consume it";
+  let description = [{
+    `llm.rms_norm(x, g)` whose every use is the input of an `llm.linear`
+    with a constant f32 weight is removed: each consumer reads x, its weight
+    rows are scaled by g at compile time (W'[k, :] = g[k] W[k, :]) and it
+    gets `rms_epsilon`, so the kernel scales each output row by
+    1/sqrt(mean(x^2) + eps). Norms with any other use, a non-constant gain,
+    or consumers that already normalize are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def FuseGateUp : Pass<"llmc-fuse-gate-up", "mlir::func::FuncOp"> {
+  let summary = "swiglu(linear(x, Wg), linear(x, Wu)) to one gated llm.linear";
+  let description = [{
+    The gate and up projections of a SwiGLU MLP read the same input; they
+    become one `llm.linear {gated}` whose weight is [K, 2N] (gate columns,
+    then up columns) and whose kernel applies silu(gate) * up in registers.
+    Projections with different inputs, normalization, a bias, other uses, or
+    non-constant weights are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def FuseHorizontal : Pass<"llmc-fuse-qkv", "mlir::func::FuncOp"> {
+  let summary = "Merge sibling linear layers that read the same input (Q/K/V)";
+  let description = [{
+    Two or more `llm.linear` ops with the same input, the same normalization
+    and constant f32 weights become one linear over the concatenated weight
+    [K, N1 + N2 + ...]; each original result is a `tensor.extract_slice` of
+    the merged result. Gated linears, linears with a residual, mixed
+    bias/no-bias groups and non-constant weights are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect", "mlir::tensor::TensorDialect"];
+}
+
+def FuseEpilogue : Pass<"llmc-fuse-epilogue", "mlir::func::FuncOp"> {
+  let summary = "Fold a following residual or bias Add into llm.linear";
+  let description = [{
+    `onnx.Add(linear(x), r)` becomes `llm.linear(x) residual(r)` when r has
+    provably the same shape as the linear's result (identical static types,
+    or the importer's `llmc.same_shape` mark from symbolic shape inference)
+    and the linear has no other use; `onnx.Add(linear(x), c)` with a
+    constant c of shape [N] becomes the linear's bias. Broadcasting adds and
+    linears with other uses are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def PackWeights : Pass<"llmc-pack-weights", "mlir::func::FuncOp"> {
+  let summary = "Pack constant linear weights into the kernels' blocked layout";
+  let description = [{
+    Every `llm.linear` with a constant f32 weight is rewritten to read a
+    weight packed at compile time into panels of `panel` columns
+    (include/llmc/PackedLayout.h), as f32 or, with precision=bf16, as bf16;
+    the packed constant goes into the library, so nothing is repacked at
+    load time. `panel` is chosen per ISA by the driver (32 for AVX-512, 16
+    for AVX2). Identical (weight, layout) pairs share one packed constant.
+    Non-constant weights are left alone.
+  }];
+  let options = [
+    Option<"panel", "panel", "int64_t", /*default=*/"32", "Columns per panel">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"f32\"",
+           "Packed element type: f32 or bf16">
+  ];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def PlanMemory : Pass<"llmc-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Place a function's buffers in one arena by liveness";
+  let description = [{
+    Runs on bufferized code. Every `memref.alloc` of the entry block with
+    an identity layout, whose dynamic sizes are pure functions of the
+    arguments and which does not escape, becomes a `memref.view` into one
+    arena allocated at function entry. Buffers are placed in program order,
+    each just above every earlier buffer still live at its allocation, so
+    buffers live at the same time never overlap for any run-time sizes. The
+    function reports (arena bytes, sum of planned buffer bytes) to the
+    runtime through `llmc_rt_note_activation_memory`. Allocations inside
+    loops or branches, returned buffers and sizes read from memory are left
+    alone.
+  }];
+  let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
+}
+
+def LogitsLast : Pass<"llmc-logits-last", "mlir::ModuleOp"> {
+  let summary = "Compute the `logits` output for the last position only";
+  let description = [{
+    When @main's output named `logits` is an `llm.linear` (the LM head) of
+    a [batch, seq, hidden] state, the hidden state is sliced to the last
+    position first and the output becomes [batch, 1, vocab] (its
+    `llmc.dims` too). Used by `llmc compile --logits=last` for generation
+    (prefill then skips the vocab-sized GEMM for all but one row). Any other
+    form of the output is left alone with a warning.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 #endif

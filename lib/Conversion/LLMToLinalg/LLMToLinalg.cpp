@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace llmc {
@@ -76,30 +77,156 @@ Value linearReference(OpBuilder &b, Location loc, Value x2, Value w,
   return buildMulAccumulate(b, loc, out2, x2, w, init, maps, iters);
 }
 
+/// Collapses the leading dims of `v` ([..., C]) into one: returns [M, C]
+/// and the leading dim values.
+Value collapseRows(OpBuilder &b, Location loc, Value v, SmallVectorImpl<Value> &lead, Value &m) {
+  auto t = cast<RankedTensorType>(v.getType());
+  int64_t rank = t.getRank(), c = t.getShape().back();
+  m = indexConst(b, loc, 1);
+  lead.clear();
+  for (int64_t i = 0; i < rank - 1; ++i) {
+    lead.push_back(dimOf(b, loc, v, i));
+    m = arith::MulIOp::create(b, loc, m, lead.back());
+  }
+  return reshapeTo(b, loc, v, RankedTensorType::get({ShapedType::kDynamic, c}, t.getElementType()),
+                   {m, indexConst(b, loc, c)});
+}
+
 struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
   LinearLowering(MLIRContext *ctx, bool useKernels)
       : OpRewritePattern(ctx), useKernels(useKernels) {}
   bool useKernels;
 
   LogicalResult matchAndRewrite(llm::LinearOp op, PatternRewriter &rw) const override {
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    if (!isa<FloatType>(xt.getElementType()))
+      return rw.notifyMatchFailure(op, "llm.linear needs floats");
+    if (op.isPacked())
+      return lowerPacked(op, rw);
+    if (op.getRmsEpsilon() || op.getGated() || op.getResidual())
+      return unfuse(op, rw);
+    return lowerPlain(op, rw);
+  }
+
+  /// A packed linear is one call of the packed GEMM kernel with its fused
+  /// prologue/epilogues (flags of include/llmc/PackedLayout.h).
+  LogicalResult lowerPacked(llm::LinearOp op, PatternRewriter &rw) const {
     Location loc = op.getLoc();
-    Value x = op.getInput(), w = op.getWeight();
-    auto xt = cast<RankedTensorType>(x.getType());
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    if (!useKernels || !xt.getElementType().isF32())
+      return op.emitOpError("packed weights need the runtime kernels and f32 activations");
+    Type wet = cast<RankedTensorType>(op.getWeight().getType()).getElementType();
+    int64_t k = xt.getShape().back(), n = outType.getShape().back();
+    SmallVector<Value> lead;
+    Value m;
+    Value x2 = collapseRows(rw, loc, op.getInput(), lead, m);
+    auto module = op->getParentOfType<ModuleOp>();
+    Type f32 = rw.getF32Type();
+    auto any1 = anyShapeType(1, f32), any1w = anyShapeType(1, wet), any2 = anyShapeType(2, f32);
+    SmallVector<Type> argTypes{any2, any1w, any1, any2, any2, rw.getI64Type(), rw.getI64Type(),
+                               rw.getI32Type(), rw.getI32Type(), f32};
+    auto fn = declareKernel(module, wet.isBF16() ? "llmc_rt_linear_packed_bf16"
+                                                 : "llmc_rt_linear_packed_f32",
+                            argTypes);
+    auto cast2 = [&](Value v) { return memref::CastOp::create(rw, loc, any2, v).getResult(); };
+    Value xb = cast2(asBuffer(rw, loc, x2));
+    Value wb = memref::CastOp::create(rw, loc, any1w, asBuffer(rw, loc, op.getWeight()));
+    int32_t flags = 0;
+    Value bias, residual;
+    if (op.getBias()) {
+      flags |= 1;
+      bias = memref::CastOp::create(rw, loc, any1, asBuffer(rw, loc, op.getBias()));
+    } else {
+      Value zero = arith::ConstantOp::create(
+          rw, loc, DenseElementsAttr::get(RankedTensorType::get({1}, f32), 0.f));
+      bias = memref::CastOp::create(rw, loc, any1, asBuffer(rw, loc, zero));
+    }
+    if (op.getResidual()) {
+      flags |= 2;
+      SmallVector<Value> rlead;
+      Value rm;
+      residual = cast2(asBuffer(rw, loc, collapseRows(rw, loc, op.getResidual(), rlead, rm)));
+    } else {
+      residual = xb;
+    }
+    if (op.getGated())
+      flags |= 4;
+    float eps = 0.f;
+    if (auto e = op.getRmsEpsilon()) {
+      flags |= 8;
+      eps = e->convertToFloat();
+    }
+    auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32),
+                                          ValueRange{m}, rw.getI64IntegerAttr(64));
+    func::CallOp::create(
+        rw, loc, fn,
+        ValueRange{xb, wb, bias, residual, cast2(alloc),
+                   arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), k),
+                   arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), n),
+                   arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), *op.getPackedPanel()),
+                   arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), flags),
+                   arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(eps))});
+    Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
+                                                 /*writable=*/true);
+    lead.push_back(indexConst(rw, loc, n));
+    rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+    return success();
+  }
+
+  /// Without packed kernels the fused forms are taken apart again into
+  /// rms_norm (unit gain) -> linear -> swiglu -> add, each lowered as usual.
+  LogicalResult unfuse(llm::LinearOp op, PatternRewriter &rw) const {
+    Location loc = op.getLoc();
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
     auto outType = cast<RankedTensorType>(op.getType());
     Type et = xt.getElementType();
-    if (!isa<FloatType>(et))
-      return rw.notifyMatchFailure(op, "llm.linear needs floats");
-    int64_t rank = xt.getRank();
-    int64_t k = xt.getDimSize(rank - 1), n = outType.getDimSize(rank - 1);
-    // Collapse leading dims into M.
-    Value m = indexConst(rw, loc, 1);
-    SmallVector<Value> lead;
-    for (int64_t i = 0; i < rank - 1; ++i) {
-      lead.push_back(dimOf(rw, loc, x, i));
-      m = arith::MulIOp::create(rw, loc, m, lead.back());
+    Value x = op.getInput();
+    int64_t k = xt.getShape().back();
+    if (auto eps = op.getRmsEpsilonAttr()) {
+      Value ones = arith::ConstantOp::create(
+          rw, loc, DenseElementsAttr::get(RankedTensorType::get({k}, et), rw.getFloatAttr(et, 1.0)));
+      x = llm::RMSNormOp::create(rw, loc, xt, x, ones, eps);
     }
-    auto x2t = RankedTensorType::get({ShapedType::kDynamic, k}, et);
-    Value x2 = reshapeTo(rw, loc, x, x2t, {m, indexConst(rw, loc, k)});
+    SmallVector<int64_t> shape(outType.getShape());
+    shape.back() = op.getWeightColumns();
+    auto wideType = RankedTensorType::get(shape, et);
+    Value y = llm::LinearOp::create(rw, loc, wideType, x, op.getWeight(), op.getBias(),
+                                    op.getTransposeWeight());
+    if (op.getGated()) {
+      int64_t rank = outType.getRank(), n = outType.getShape().back();
+      SmallVector<OpFoldResult> sizes, strides(rank, rw.getIndexAttr(1));
+      for (int64_t i = 0; i < rank - 1; ++i)
+        sizes.push_back(OpFoldResult(dimOf(rw, loc, y, i)));
+      sizes.push_back(rw.getIndexAttr(n));
+      auto half = [&](int64_t off) {
+        SmallVector<OpFoldResult> offsets(rank, rw.getIndexAttr(0));
+        offsets.back() = rw.getIndexAttr(off);
+        return tensor::ExtractSliceOp::create(rw, loc, outType, y, offsets, sizes, strides)
+            .getResult();
+      };
+      y = llm::SwiGLUOp::create(rw, loc, outType, half(0), half(n));
+    }
+    if (op.getResidual())
+      y = buildElementwise(rw, loc, outType, {y, op.getResidual()},
+                           [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                             return arith::AddFOp::create(b, l, a[0], a[1]);
+                           });
+    rw.replaceOp(op, y);
+    return success();
+  }
+
+  LogicalResult lowerPlain(llm::LinearOp op, PatternRewriter &rw) const {
+    Location loc = op.getLoc();
+    Value w = op.getWeight();
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type et = xt.getElementType();
+    int64_t n = outType.getShape().back();
+    SmallVector<Value> lead;
+    Value m;
+    Value x2 = collapseRows(rw, loc, op.getInput(), lead, m);
     auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, et);
     Value y2;
     if (useKernels && et.isF32()) {
@@ -119,9 +246,8 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
     } else {
       y2 = linearReference(rw, loc, x2, w, op.getTransposeWeight(), y2t);
     }
-    SmallVector<Value> outDims = lead;
-    outDims.push_back(indexConst(rw, loc, n));
-    Value y = reshapeTo(rw, loc, y2, outType, outDims);
+    lead.push_back(indexConst(rw, loc, n));
+    Value y = reshapeTo(rw, loc, y2, outType, lead);
     if (op.getBias())
       y = buildElementwise(rw, loc, outType, {y, op.getBias()},
                            [](OpBuilder &b, Location l, ValueRange a) -> Value {

@@ -1,10 +1,16 @@
 // Hand-written kernels against plain reference loops, including strided
 // (cache-like) operands and grouped-query attention.
 #include "api/MemRefDescriptor.h"
+#include "KernelVariants.h"
+#include "kernels/KernelDispatch.h"
+#include "support/ThreadPool.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -136,6 +142,147 @@ TEST(AttentionKernel, AdditiveMaskBroadcastsOverHeads) {
   for (size_t i = 0; i < out.size(); ++i)
     ASSERT_NEAR(out[i], ref[i], 1e-5) << i;
 }
+
+// ---------------------------------------------------------------------------
+// Flash attention for every kernel variant this CPU runs, against a general
+// double-precision reference: batches, GQA/MQA, causal with T > S, additive
+// broadcast masks, strided caches with non-unit inner strides, Dv != D, and
+// decode (S = 1) where the keys are split across threads and merged.
+
+struct AttnCase {
+  int B, H, KVH, S, T, D, Dv;
+  bool causal, mask;
+  int kInner = 1, vInner = 1; // inner strides of the K/V views
+  int capacity = 0;           // cache positions (>= T); 0: T + 5
+  unsigned seed = 11;
+};
+
+static std::string describe(const AttnCase &c) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "B=%d H=%d KVH=%d S=%d T=%d D=%d Dv=%d causal=%d mask=%d kInner=%d vInner=%d "
+                "kernels=%s threads=%d",
+                c.B, c.H, c.KVH, c.S, c.T, c.D, c.Dv, c.causal, c.mask, c.kInner, c.vInner,
+                llmc::rt::kern::activeKernels().name, llmc::rt::numThreads());
+  return buf;
+}
+
+static void checkAttention(const AttnCase &c) {
+  const int B = c.B, H = c.H, KVH = c.KVH, S = c.S, T = c.T, D = c.D, Dv = c.Dv, G = H / KVH;
+  const int cap = c.capacity ? c.capacity : T + 5;
+  auto q = randomVec(size_t(B) * H * S * D, c.seed);
+  // Cache buffers [B][KVH][cap][D * inner]; the kernel sees the first T.
+  auto kbuf = randomVec(size_t(B) * KVH * cap * D * c.kInner, c.seed + 1);
+  auto vbuf = randomVec(size_t(B) * KVH * cap * Dv * c.vInner, c.seed + 2);
+  // Mask [B][1][S][T] broadcast over heads, some keys fully masked.
+  std::vector<float> mask(size_t(B) * S * T, 0.f);
+  std::mt19937 g(c.seed + 3);
+  for (auto &m : mask) {
+    int r = int(g() % 10);
+    m = r == 0 ? -std::numeric_limits<float>::infinity()
+               : (r < 4 ? float(int(g() % 7)) - 3.f : 0.f);
+  }
+  if (c.mask && S > 1)
+    for (int t = 0; t < T; ++t)
+      mask[size_t(S - 1) * T + t] = -std::numeric_limits<float>::infinity(); // a row sees nothing
+  const float scale = 1.f / std::sqrt(float(D));
+  auto K = [&](int b, int h, int t, int d) {
+    return kbuf[((size_t(b) * KVH + h) * cap + t) * D * c.kInner + size_t(d) * c.kInner];
+  };
+  auto Vv = [&](int b, int h, int t, int d) {
+    return vbuf[((size_t(b) * KVH + h) * cap + t) * Dv * c.vInner + size_t(d) * c.vInner];
+  };
+  std::vector<double> ref(size_t(B) * H * S * Dv, 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int s = 0; s < S; ++s) {
+        std::vector<double> sc(T);
+        double mx = -INFINITY;
+        for (int t = 0; t < T; ++t) {
+          double acc = 0;
+          for (int d = 0; d < D; ++d)
+            acc += double(q[((size_t(b) * H + h) * S + s) * D + d]) * K(b, h / G, t, d);
+          acc *= scale;
+          if (c.mask)
+            acc += mask[(size_t(b) * S + s) * T + t];
+          if (c.causal && t > T - S + s)
+            acc = -INFINITY;
+          sc[t] = acc;
+          mx = std::max(mx, acc);
+        }
+        if (mx == -INFINITY)
+          continue; // sees nothing: 0
+        double sum = 0;
+        for (int t = 0; t < T; ++t)
+          sum += sc[t] = std::exp(sc[t] - mx);
+        for (int t = 0; t < T; ++t)
+          for (int d = 0; d < Dv; ++d)
+            ref[((size_t(b) * H + h) * S + s) * Dv + d] += sc[t] / sum * Vv(b, h / G, t, d);
+      }
+
+  std::vector<float> out(size_t(B) * H * S * Dv, 777.f);
+  auto qm = view<4>(q.data(), {B, H, S, D}, {int64_t(H) * S * D, int64_t(S) * D, D, 1});
+  auto km = view<4>(kbuf.data(), {B, KVH, T, D},
+                    {int64_t(KVH) * cap * D * c.kInner, int64_t(cap) * D * c.kInner,
+                     int64_t(D) * c.kInner, c.kInner});
+  auto vm = view<4>(vbuf.data(), {B, KVH, T, Dv},
+                    {int64_t(KVH) * cap * Dv * c.vInner, int64_t(cap) * Dv * c.vInner,
+                     int64_t(Dv) * c.vInner, c.vInner});
+  auto mm = view<4>(mask.data(), {B, 1, S, T}, {int64_t(S) * T, int64_t(S) * T, T, 1});
+  auto om = view<4>(out.data(), {B, H, S, Dv}, {int64_t(H) * S * Dv, int64_t(S) * Dv, Dv, 1});
+  _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &mm, &om, c.mask, c.causal, scale);
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_NEAR(out[i], ref[i], 2e-5) << "element " << i << " " << describe(c);
+}
+
+class FlashAttention : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    if (!selectKernels(GetParam()))
+      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
+  }
+  void TearDown() override {
+    llmc::rt::kern::setKernelsForTesting("");
+    llmc::rt::setNumThreads(1 << 20);
+  }
+};
+
+TEST_P(FlashAttention, GroupedQueryPrefill) {
+  // G = 3, 8, 1 and 40 (more heads than an item holds); causal T > S.
+  for (bool causal : {false, true})
+    for (bool mask : {false, true}) {
+      checkAttention({1, 9, 3, 20, 26, 64, 64, causal, mask});
+      checkAttention({2, 8, 1, 5, 70, 16, 16, causal, mask});
+      checkAttention({1, 4, 4, 33, 33, 8, 8, causal, mask});
+      checkAttention({1, 40, 1, 3, 9, 4, 4, causal, mask});
+      if (HasFatalFailure())
+        return;
+    }
+}
+
+TEST_P(FlashAttention, DecodeSplitsKeysAcrossThreads) {
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    checkAttention({1, 9, 3, 1, 512, 64, 64, true, false});   // SmolLM2
+    checkAttention({1, 32, 4, 1, 300, 64, 64, true, true});   // TinyLlama
+    checkAttention({1, 9, 3, 2, 1000, 32, 32, true, false});  // two new tokens
+    checkAttention({1, 2, 1, 1, 1, 8, 8, true, false});       // first token
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+TEST_P(FlashAttention, OddSizesAndStridedCache) {
+  AttnCase c{2, 6, 2, 7, 45, 7, 5, true, true};
+  c.kInner = 2;
+  c.vInner = 3;
+  checkAttention(c);
+  checkAttention({1, 3, 1, 4, 130, 20, 40, false, true});
+  checkAttention({1, 6, 2, 3, 0, 8, 8, false, false}); // empty cache: zeros
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, FlashAttention,
+                         ::testing::Values(LLMC_KERNEL_VARIANTS), VariantName());
 
 TEST(MemRefCopy, StridedToContiguous) {
   std::vector<float> src(4 * 10);

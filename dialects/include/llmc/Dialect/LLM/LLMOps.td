@@ -55,18 +55,50 @@ def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, SameOperandsAndResultElementType]>
   let hasVerifier = 1;
 }
 
-def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
-  let summary = "y = x @ W (+ bias), W stored [K, N] (or [N, K] if transposed).";
+def LLM_LinearOp : LLM_Op<"linear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "y = x @ W (+ bias), with optional fused prologue/epilogues.";
   let description = [{
     `input` is [..., K]; `weight` is [K, N] when `transpose_weight` is false
     and [N, K] when it is true (the Gemm transB / PyTorch nn.Linear layout);
     the optional `bias` is [N]. The result is [..., N].
+
+    Fusion passes attach more work to the same op (see docs/Passes.md):
+    - `rms_epsilon`: each input row is first divided by
+      sqrt(mean(x^2) + rms_epsilon) (an RMSNorm whose gain was folded into
+      the weight's rows by llmc-fuse-rms-norm);
+    - `gated`: the weight holds 2N columns, gate then up, and the result is
+      silu(x W_gate) * (x W_up) (llmc-fuse-gate-up);
+    - `residual` ([..., N]) is added last (llmc-fuse-epilogue).
+    With `packed_panel = nr` set (llmc-pack-weights) the weight is a 1-D
+    tensor in the blocked layout of include/llmc/PackedLayout.h, f32 or bf16,
+    holding panels of nr columns; K and N are then the input's and result's
+    last dimensions.
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
-                   DefaultValuedAttr<BoolAttr, "false">:$transpose_weight);
+                   Optional<AnyRankedTensor>:$residual,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_weight,
+                   OptionalAttr<F32Attr>:$rms_epsilon,
+                   UnitAttr:$gated,
+                   OptionalAttr<I64Attr>:$packed_panel);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? (`residual` `(` $residual^ `)`)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let builders = [
+    OpBuilder<(ins "mlir::Type":$result, "mlir::Value":$input, "mlir::Value":$weight,
+                   "mlir::Value":$bias, "bool":$transposeWeight), [{
+      build($_builder, $_state, result, input, weight, bias, /*residual=*/mlir::Value(),
+            transposeWeight, /*rms_epsilon=*/nullptr, /*gated=*/false, /*packed_panel=*/nullptr);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// Output columns of the logical weight (2N when gated).
+    int64_t getWeightColumns();
+    /// True if the weight is stored packed (llmc-pack-weights ran).
+    bool isPacked() { return getPackedPanel().has_value(); }
+  }];
   let hasVerifier = 1;
 }
 

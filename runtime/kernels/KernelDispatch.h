@@ -1,0 +1,111 @@
+//===- KernelDispatch.h - per-ISA kernel tables and run-time selection -*- C++ -*-===//
+//
+// The packed linear and attention kernels exist once per instruction set
+// (AVX-512, AVX2+FMA, portable). Each variant fills a KernelTable; the table
+// is chosen once from the CPU (`__builtin_cpu_supports`) unless LLMC_ISA
+// (avx512|avx2|generic) asks for a lower one. The drivers (PackedLinear.cpp,
+// Attention.cpp) do blocking and threading and call only through the table.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LLMC_RUNTIME_KERNELDISPATCH_H
+#define LLMC_RUNTIME_KERNELDISPATCH_H
+
+#include <cstdint>
+
+namespace llmc::rt::kern {
+
+/// How a variant wants the activations of a bf16 linear layer packed.
+enum class BF16Input {
+  RoundedF32, ///< floats rounded to bf16 values, [k][mr]
+  Pairs,      ///< bf16 pairs (k even in the low half) as uint32, [k/2][mr]
+};
+
+/// One micro-tile: c[mr][nr] (+)= A[mr][kc] * Wpanel[kc][nr].
+struct TileArgs {
+  const void *a;    ///< packed activations of the row block, [k][mr] (or pairs)
+  int mr;           ///< rows, 1..mrMax
+  const void *w;    ///< panel at its row k0 (f32 or uint16 bf16 elements)
+  int64_t nr;       ///< panel width = row stride of the panel
+  int64_t kc;       ///< k steps (even for bf16)
+  float *c;         ///< tile output, row stride ldc
+  int64_t ldc;
+  bool accumulate;  ///< add to c instead of overwriting it
+};
+
+/// y[mr][ncols] = epilogue(c) (see PackedLinear.cpp for the order).
+struct EpilogueArgs {
+  const float *c;        ///< accumulators (gate for SwiGLU)
+  const float *cu;       ///< up accumulators for SwiGLU, else null
+  int64_t ldc;
+  int mr;
+  int64_t ncols;
+  const float *rowScale; ///< RMSNorm factors of the rows, or null
+  const float *bias;     ///< bias at the first column, or null
+  const float *res;      ///< residual at the tile, or null (may equal y)
+  int64_t ldr;
+  float *y;
+  int64_t ldy;
+};
+
+/// A strided 4-D view (element strides).
+struct View4 {
+  float *p;
+  int64_t size[4];
+  int64_t stride[4];
+};
+
+struct AttentionJob {
+  View4 q, k, v, mask, out;
+  bool hasMask, causal;
+  float scale;
+  int64_t B, H, S, D, KVH, T, Dv, G;
+};
+
+/// Rows of one work item: heads kvh*G+[g0,g1) x queries [s0,s1), keys
+/// [t0,t1). Writes `out` directly, or (if partial) the unnormalized state
+/// m[R], l[R], o[R][Dv] (rows ordered g-major) for a later merge.
+struct AttentionItem {
+  int64_t b, kvh, g0, g1, s0, s1, t0, t1;
+  float *partial; ///< null: write `out`
+};
+
+struct KernelTable {
+  const char *name;
+  /// Largest row block for panels of width nr (0: this variant cannot do nr).
+  int (*mrMax)(int64_t nr, bool bf16);
+  BF16Input bf16Input;
+  void (*tileF32)(const TileArgs &);
+  void (*tileBF16)(const TileArgs &);
+  void (*epilogue)(const EpilogueArgs &);
+  /// Largest number of query rows (G x S block) an attention item may hold.
+  int attentionMaxRows;
+  void (*attention)(const AttentionJob &, const AttentionItem &);
+};
+
+/// The variants compiled into this library (null where not built for this
+/// architecture).
+const KernelTable *genericKernels();
+const KernelTable *avx2Kernels();
+const KernelTable *avx512Kernels();
+const KernelTable *avx512Bf16Kernels();
+/// The AVX-512 code built 16 lanes wide for AVX2 machines, so tests run the
+/// AVX-512 algorithm anywhere. Only in the test binary
+/// (KernelsAvx512Emulated.cpp is not part of the runtime library).
+const KernelTable *avx512EmulatedKernels();
+
+/// The table in use (chosen once; see file comment).
+const KernelTable &activeKernels();
+
+/// Forces a variant by name ("avx512", "avx512-bf16", "avx2", "generic");
+/// false if the CPU cannot run it. "" restores the automatic choice. Not
+/// thread-safe against running kernels.
+bool setKernelsForTesting(const char *name);
+/// Forces a given table (null: the automatic choice), for tests.
+void setKernelTableForTesting(const KernelTable *table);
+
+/// Whether this CPU can run the named variant.
+bool kernelsSupported(const char *name);
+
+} // namespace llmc::rt::kern
+
+#endif

@@ -1,0 +1,358 @@
+//===- PackedLinear.cpp - fused linear layers on compile-time packed weights -===//
+//
+// y[M, N] = epilogue(x[M, K] * W) with W packed in panels of nr columns
+// (include/llmc/PackedLayout.h). Epilogue, in this order:
+//   kRMSNorm: acc *= 1/sqrt(mean_k(x[m,k]^2) + eps)   (gamma is folded into W)
+//   kBias:    acc += bias[n]
+//   kSwiGLU:  y = silu(acc_gate) * acc_up   (gate/up panels interleaved)
+//   kResidual: acc += residual[m, n]        (residual may be y itself)
+// bf16 weights multiply bf16-rounded activations, accumulating in f32.
+//
+// Structure (Goto/BLIS style, B already packed by the compiler):
+//  1. pack A once: rows in blocks of MR, each k block stored [k][mr] (or bf16
+//     pairs), and the RMSNorm row factors;
+//  2. work items = (row range, panel range), claimed by the thread pool;
+//     per item (runItem): column blocks x k blocks of KC x row blocks of MC
+//     x panels x MR-row micro-tiles from the per-ISA table. With several k
+//     blocks the partial sums live in a per-thread C block; y is written
+//     only by the epilogue, which is what makes y == residual safe.
+// Decode (M <= MR) takes one k block, so every weight byte is read once.
+//
+//===----------------------------------------------------------------------===//
+#include "../api/MemRefDescriptor.h"
+#include "../support/ThreadPool.h"
+#include "KernelDispatch.h"
+
+#include "llmc/PackedLayout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+using llmc::rt::MemRef;
+using namespace llmc::rt::kern;
+namespace packed = llmc::packed;
+
+namespace {
+
+// Cache budgets (bytes): a panel slice (KC x nr) read once per micro-tile
+// row block (L1/L2), the A block (MC x KC) read once per panel (L2), the
+// weight block (KC x NC) read once per row block (L2/L3), the C block of
+// partial sums of an item's rows when K is split.
+constexpr int64_t kPanelSliceBytes = 96 << 10;
+constexpr int64_t kABlockBytes = 256 << 10;
+constexpr int64_t kWBlockBytes = 1 << 20;
+constexpr int64_t kCBlockBytes = 1 << 20;
+// Below this many multiply-adds a call runs on the calling thread.
+constexpr int64_t kSerialWork = 1 << 15;
+
+[[noreturn]] void fail(const char *fn, const char *fmt, ...) {
+  std::fprintf(stderr, "llmc runtime: %s: ", fn);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stderr);
+  std::abort();
+}
+
+struct Problem {
+  const KernelTable *kt;
+  bool bf16, gated;
+  int flags;
+  int64_t M, K, Kd, N, nr, P, g, MR, KC, nk, MC;
+  const float *x;
+  int64_t xs0, xs1;
+  const void *w;
+  int64_t panelStride; // elements between consecutive weight panels
+  const float *bias, *res;
+  int64_t ldr;
+  float *y;
+  int64_t ldy;
+  void *apack;            // packed A (see packRows)
+  const float *rowScale;  // RMSNorm factors or null
+  float eps;
+};
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Packs rows [r0, r1) (r0 a multiple of MR) of x for every k block and
+/// computes their RMSNorm factors. Element (row m, k) of k block [k0, k0+kc)
+/// lives in the row block at m0 = m - m % MR: offset M*k0 + m0*kc, then
+/// [k - k0][m - m0] (pairs: halve both offsets and k).
+void packRows(const Problem &p, int64_t r0, int64_t r1, float *scale) {
+  const bool pairs = p.bf16 && p.kt->bf16Input == BF16Input::Pairs;
+  const bool round = p.bf16 && !pairs;
+  for (int64_t m0 = r0; m0 < r1; m0 += p.MR) {
+    const int64_t mr = std::min(p.MR, r1 - m0);
+    for (int64_t k0 = 0; k0 < p.Kd; k0 += p.KC) {
+      const int64_t kc = std::min(p.KC, p.Kd - k0);
+      if (pairs) {
+        uint32_t *o = static_cast<uint32_t *>(p.apack) + (p.M * k0 + m0 * kc) / 2;
+        for (int64_t k = 0; k < kc; k += 2)
+          for (int64_t r = 0; r < mr; ++r) {
+            const float *xr = p.x + (m0 + r) * p.xs0;
+            int64_t kk = k0 + k;
+            uint32_t lo = kk < p.K ? packed::toBF16(xr[kk * p.xs1]) : 0;
+            uint32_t hi = kk + 1 < p.K ? packed::toBF16(xr[(kk + 1) * p.xs1]) : 0;
+            o[(k / 2) * mr + r] = lo | (hi << 16);
+          }
+      } else {
+        float *o = static_cast<float *>(p.apack) + p.M * k0 + m0 * kc;
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t r = 0; r < mr; ++r) {
+            int64_t kk = k0 + k;
+            float v = kk < p.K ? p.x[(m0 + r) * p.xs0 + kk * p.xs1] : 0.f;
+            o[k * mr + r] = round ? packed::fromBF16(packed::toBF16(v)) : v;
+          }
+      }
+    }
+  }
+  if (!scale)
+    return;
+  for (int64_t m = r0; m < r1; ++m) {
+    const float *xr = p.x + m * p.xs0;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    if (p.xs1 == 1)
+      for (; k + 8 <= p.K; k += 8)
+        for (int j = 0; j < 8; ++j)
+          acc[j] += double(xr[k + j]) * xr[k + j];
+    for (; k < p.K; ++k)
+      acc[0] += double(xr[k * p.xs1]) * xr[k * p.xs1];
+    double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    double mean = p.K > 0 ? ss / double(p.K) : 0.0;
+    scale[m] = float(1.0 / std::sqrt(mean + double(p.eps)));
+  }
+}
+
+struct Scratch {
+  std::vector<float> c; // C block or one tile
+};
+
+/// Rows [m0, m1) x output panels [q0, q1), in BLIS order: column block
+/// (its weights, KC x NC, stay in cache while all row blocks use them), k
+/// block, row block of MC (A block in L2), panel, micro-tile.
+void runItem(const Problem &p, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
+  static thread_local Scratch scratch;
+  const bool split = p.nk > 1;
+  const int wElem = p.bf16 ? 2 : 4;
+  int64_t ncb = std::max<int64_t>(1, kWBlockBytes / (p.KC * p.nr * p.g * wElem));
+  if (split)
+    ncb = std::min(ncb, std::max<int64_t>(1, kCBlockBytes / ((m1 - m0) * p.nr * p.g * 4)));
+  ncb = std::min(ncb, q1 - q0);
+  const int64_t ldcBig = ncb * p.g * p.nr;
+  const size_t need = split ? size_t((m1 - m0) * ldcBig) : size_t(p.g * p.MR * p.nr);
+  if (scratch.c.size() < need)
+    scratch.c.resize(need);
+  float *cbuf = scratch.c.data();
+  void (*tile)(const TileArgs &) = p.bf16 ? p.kt->tileBF16 : p.kt->tileF32;
+  const bool pairs = p.bf16 && p.kt->bf16Input == BF16Input::Pairs;
+
+  for (int64_t nc0 = q0; nc0 < q1; nc0 += ncb) {
+    const int64_t nc1 = std::min(q1, nc0 + ncb);
+    for (int64_t kb = 0; kb < p.nk; ++kb) {
+      const int64_t k0 = kb * p.KC, kc = std::min(p.KC, p.Kd - k0);
+      const bool last = kb == p.nk - 1;
+      for (int64_t mc0 = m0; mc0 < m1; mc0 += p.MC) {
+        const int64_t mc1 = std::min(m1, mc0 + p.MC);
+        for (int64_t q = nc0; q < nc1; ++q)
+          for (int64_t ir = mc0; ir < mc1; ir += p.MR) {
+            const int mr = int(std::min(p.MR, mc1 - ir));
+            TileArgs t;
+            const int64_t aoff = p.M * k0 + ir * kc;
+            if (pairs)
+              t.a = static_cast<const uint32_t *>(p.apack) + aoff / 2;
+            else
+              t.a = static_cast<const float *>(p.apack) + aoff;
+            t.mr = mr;
+            t.nr = p.nr;
+            t.kc = kc;
+            t.accumulate = kb > 0;
+            float *cg[2];
+            int64_t ldc;
+            if (split) {
+              ldc = ldcBig;
+              for (int64_t gi = 0; gi < p.g; ++gi)
+                cg[gi] = cbuf + (ir - m0) * ldc + ((q - nc0) * p.g + gi) * p.nr;
+            } else {
+              ldc = p.nr;
+              for (int64_t gi = 0; gi < p.g; ++gi)
+                cg[gi] = cbuf + gi * p.MR * p.nr;
+            }
+            t.ldc = ldc;
+            for (int64_t gi = 0; gi < p.g; ++gi) {
+              t.w = static_cast<const char *>(p.w) +
+                    ((q * p.g + gi) * p.panelStride + k0 * p.nr) * wElem;
+              t.c = cg[gi];
+              tile(t);
+            }
+            if (!last)
+              continue;
+            EpilogueArgs e;
+            e.c = cg[0];
+            e.cu = p.gated ? cg[1] : nullptr;
+            e.ldc = ldc;
+            e.mr = mr;
+            e.ncols = std::min(p.nr, p.N - q * p.nr);
+            e.rowScale = p.rowScale ? p.rowScale + ir : nullptr;
+            e.bias = p.bias ? p.bias + q * p.nr : nullptr;
+            e.res = p.res ? p.res + ir * p.ldr + q * p.nr : nullptr;
+            e.ldr = p.ldr;
+            e.y = p.y + ir * p.ldy + q * p.nr;
+            e.ldy = p.ldy;
+            p.kt->epilogue(e);
+          }
+      }
+    }
+  }
+}
+
+void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wSize,
+                  MemRef<float, 1> *bias, MemRef<float, 2> *residual, MemRef<float, 2> *y,
+                  int64_t K, int64_t N, int32_t nr, int32_t flags, float eps, bool bf16) {
+  const int64_t M = x->sizes[0];
+  if (nr < 1)
+    fail(fn, "panel width nr=%d must be >= 1", nr);
+  if (x->sizes[1] != K)
+    fail(fn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
+  if (y->sizes[0] != M || y->sizes[1] != N)
+    fail(fn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0],
+         (long long)y->sizes[1], (long long)M, (long long)N);
+  if (N > 0 && M > 0 && y->strides[1] != 1)
+    fail(fn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
+  const bool gated = flags & packed::kSwiGLU;
+  const int64_t Kd = bf16 ? packed::paddedK(K) : K;
+  const int64_t P = packed::numPanels(N, nr), g = gated ? 2 : 1;
+  const int64_t wNeed = g * P * nr * Kd;
+  if (wSize < wNeed)
+    fail(fn, "packed weight has %lld elements, K=%lld N=%lld nr=%d%s needs %lld", (long long)wSize,
+         (long long)K, (long long)N, nr, gated ? " (gated)" : "", (long long)wNeed);
+  if ((flags & packed::kBias) && bias->sizes[0] < N)
+    fail(fn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
+  if (flags & packed::kResidual) {
+    if (residual->sizes[0] != M || residual->sizes[1] != N)
+      fail(fn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
+           (long long)residual->sizes[1], (long long)M, (long long)N);
+    if (M > 0 && N > 0 && residual->strides[1] != 1)
+      fail(fn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
+  }
+  if (M == 0 || N == 0)
+    return;
+
+  Problem p;
+  p.kt = &activeKernels();
+  if (!p.kt->mrMax(nr, bf16))
+    p.kt = genericKernels();
+  p.bf16 = bf16;
+  p.gated = gated;
+  p.flags = flags;
+  p.M = M;
+  p.K = K;
+  p.Kd = Kd;
+  p.N = N;
+  p.nr = nr;
+  p.P = P;
+  p.g = g;
+  p.MR = p.kt->mrMax(nr, bf16);
+  p.x = x->data();
+  p.xs0 = x->strides[0];
+  p.xs1 = x->strides[1];
+  p.w = w;
+  p.panelStride = nr * Kd;
+  p.bias = (flags & packed::kBias) ? bias->data() : nullptr;
+  p.res = (flags & packed::kResidual) ? residual->data() : nullptr;
+  p.ldr = (flags & packed::kResidual) ? residual->strides[0] : 0;
+  p.y = y->data();
+  p.ldy = y->strides[0];
+  p.eps = eps;
+
+  // Blocking. Few rows: one k block, so weights stream exactly once.
+  const int64_t wElem = bf16 ? 2 : 4;
+  // Bytes of packed A per row and k.
+  const int64_t aPerK = (bf16 && p.kt->bf16Input == BF16Input::Pairs) ? 2 : 4;
+  if (M <= p.MR || Kd == 0) {
+    p.KC = std::max<int64_t>(Kd, 2);
+  } else {
+    int64_t kcMax = std::max<int64_t>(2, (kPanelSliceBytes / (nr * wElem)) & ~int64_t(1));
+    int64_t nk = ceilDiv(Kd, kcMax);
+    p.KC = (ceilDiv(Kd, nk) + 1) & ~int64_t(1);
+  }
+  p.nk = std::max<int64_t>(1, ceilDiv(Kd, p.KC));
+  p.MC = std::max<int64_t>(p.MR, (kABlockBytes / (p.KC * aPerK)) / p.MR * p.MR);
+
+  // Pack A (and the RMSNorm factors) once for all work items.
+  static thread_local std::vector<float> apackBuf, scaleBuf;
+  const size_t apackFloats = size_t(M * std::max<int64_t>(Kd, 2)) / (aPerK == 2 ? 2 : 1) + 1;
+  if (apackBuf.size() < apackFloats)
+    apackBuf.resize(apackFloats);
+  p.apack = apackBuf.data();
+  float *scale = nullptr;
+  if (flags & packed::kRMSNorm) {
+    if (scaleBuf.size() < size_t(M))
+      scaleBuf.resize(M);
+    scale = scaleBuf.data();
+  }
+  p.rowScale = scale;
+  const int64_t rowBlocks = ceilDiv(M, p.MR);
+  if (M * Kd < (1 << 16)) {
+    packRows(p, 0, M, scale);
+  } else {
+    llmc::rt::parallelFor(rowBlocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(Kd, 1)),
+                          [&](int64_t b0, int64_t b1) {
+                            packRows(p, b0 * p.MR, std::min(M, b1 * p.MR), scale);
+                          });
+  }
+
+  // Work items: panel ranges first (each thread streams its own weights),
+  // row ranges as well when there are few panels for many rows.
+  const int threads = llmc::rt::numThreads();
+  const int64_t work = M * Kd * P * nr * g;
+  int64_t colChunks = 1, rowChunks = 1;
+  if (threads > 1 && work >= kSerialWork) {
+    colChunks = std::min<int64_t>(P, 4 * threads);
+    if (colChunks >= threads)
+      colChunks -= colChunks % threads;
+    if (colChunks < 2 * threads && M > p.MR)
+      rowChunks = std::min(rowBlocks, ceilDiv(4 * threads, colChunks));
+  }
+  auto item = [&](int64_t i) {
+    int64_t rc = i / colChunks, cc = i % colChunks;
+    int64_t qa = P * cc / colChunks, qb = P * (cc + 1) / colChunks;
+    int64_t ba = rowBlocks * rc / rowChunks, bb = rowBlocks * (rc + 1) / rowChunks;
+    if (qa < qb && ba < bb)
+      runItem(p, ba * p.MR, std::min(M, bb * p.MR), qa, qb);
+  };
+  const int64_t items = colChunks * rowChunks;
+  if (items == 1)
+    item(0);
+  else
+    llmc::rt::parallelFor(items, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        item(i);
+    });
+}
+
+} // namespace
+
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_f32(MemRef<float, 2> *x, MemRef<float, 1> *w,
+                                                       MemRef<float, 1> *bias,
+                                                       MemRef<float, 2> *residual,
+                                                       MemRef<float, 2> *y, int64_t K, int64_t N,
+                                                       int32_t nr, int32_t flags, float rmsEps) {
+  linearPacked("llmc_rt_linear_packed_f32", x, w->data(), w->sizes[0], bias, residual, y, K, N,
+               nr, flags, rmsEps, /*bf16=*/false);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_bf16(MemRef<float, 2> *x,
+                                                        MemRef<uint16_t, 1> *w,
+                                                        MemRef<float, 1> *bias,
+                                                        MemRef<float, 2> *residual,
+                                                        MemRef<float, 2> *y, int64_t K, int64_t N,
+                                                        int32_t nr, int32_t flags, float rmsEps) {
+  linearPacked("llmc_rt_linear_packed_bf16", x, w->data(), w->sizes[0], bias, residual, y, K, N,
+               nr, flags, rmsEps, /*bf16=*/true);
+}

@@ -1,0 +1,296 @@
+// Packed linear kernels (f32 and bf16 weights, fused epilogues) against a
+// double-precision reference computed here from the unpacked weights, for
+// every kernel variant this CPU can run.
+#include "api/MemRefDescriptor.h"
+#include "KernelVariants.h"
+#include "kernels/KernelDispatch.h"
+#include "support/ThreadPool.h"
+
+#include "llmc/PackedLayout.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+using llmc::rt::MemRef;
+namespace packed = llmc::packed;
+namespace kern = llmc::rt::kern;
+
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_f32(MemRef<float, 2> *, MemRef<float, 1> *,
+                                                       MemRef<float, 1> *, MemRef<float, 2> *,
+                                                       MemRef<float, 2> *, int64_t, int64_t,
+                                                       int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_bf16(MemRef<float, 2> *, MemRef<uint16_t, 1> *,
+                                                        MemRef<float, 1> *, MemRef<float, 2> *,
+                                                        MemRef<float, 2> *, int64_t, int64_t,
+                                                        int32_t, int32_t, float);
+
+namespace {
+
+template <class T, int R>
+MemRef<T, R> desc(T *p, std::vector<int64_t> sizes, std::vector<int64_t> strides) {
+  MemRef<T, R> m;
+  m.allocated = m.aligned = p;
+  m.offset = 0;
+  for (int i = 0; i < R; ++i) {
+    m.sizes[i] = sizes[i];
+    m.strides[i] = strides[i];
+  }
+  return m;
+}
+
+std::vector<float> randomVec(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto &x : v)
+    x = d(g);
+  return v;
+}
+
+double bf16Round(float v) { return packed::fromBF16(packed::toBF16(v)); }
+
+struct Case {
+  int64_t M, K, N, nr;
+  int flags;
+  bool bf16;
+  int64_t xPad = 0, yPad = 0; // extra row stride of x / y (and residual)
+  bool alias = false;         // residual is y itself
+  int64_t xInner = 1;         // inner stride of x
+  unsigned seed = 7;
+};
+
+std::string describe(const Case &c) {
+  return "M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) + " N=" + std::to_string(c.N) +
+         " nr=" + std::to_string(c.nr) + " flags=" + std::to_string(c.flags) +
+         (c.bf16 ? " bf16" : " f32") + (c.alias ? " y==residual" : "") +
+         " xPad=" + std::to_string(c.xPad) + " yPad=" + std::to_string(c.yPad) +
+         " xInner=" + std::to_string(c.xInner) + " kernels=" + kern::activeKernels().name +
+         " threads=" + std::to_string(llmc::rt::numThreads());
+}
+
+/// Runs one case through the kernel and checks every output element.
+void check(const Case &c) {
+  const int64_t M = c.M, K = c.K, N = c.N, nr = c.nr;
+  const bool gated = c.flags & packed::kSwiGLU;
+  const int64_t ldx = K * c.xInner + c.xPad, ldy = N + c.yPad;
+  auto x = randomVec(std::max<int64_t>(1, M * ldx), c.seed);
+  auto wg = randomVec(std::max<int64_t>(1, K * N), c.seed + 1);
+  auto wu = randomVec(std::max<int64_t>(1, K * N), c.seed + 2);
+  auto bias = randomVec(N, c.seed + 3);
+  auto res = randomVec(M * ldy, c.seed + 4);
+  std::vector<float> y(M * ldy, 12345.f);
+  if (c.alias)
+    y = res;
+
+  // Reference in double (bf16: from rounded x and W, like the kernel's
+  // products), accumulated row by row over k.
+  auto rw = [&](const std::vector<float> &w) {
+    std::vector<double> r(w.begin(), w.end());
+    if (c.bf16)
+      for (size_t i = 0; i < w.size(); ++i)
+        r[i] = bf16Round(w[i]);
+    return r;
+  };
+  const std::vector<double> gw = rw(wg), uw = gated ? rw(wu) : std::vector<double>();
+  std::vector<double> ref(M * N), tol(M * N);
+  std::vector<double> g(N), u(N), ga(N), ua(N);
+  for (int64_t m = 0; m < M; ++m) {
+    double ss = 0;
+    std::fill(g.begin(), g.end(), 0.0);
+    std::fill(u.begin(), u.end(), 0.0);
+    std::fill(ga.begin(), ga.end(), 0.0);
+    std::fill(ua.begin(), ua.end(), 0.0);
+    for (int64_t k = 0; k < K; ++k) {
+      double x0 = x[m * ldx + k * c.xInner];
+      ss += x0 * x0;
+      double xv = c.bf16 ? bf16Round(float(x0)) : x0;
+      for (int64_t n = 0; n < N; ++n) {
+        g[n] += xv * gw[k * N + n];
+        ga[n] += std::abs(xv * gw[k * N + n]);
+        if (gated) {
+          u[n] += xv * uw[k * N + n];
+          ua[n] += std::abs(xv * uw[k * N + n]);
+        }
+      }
+    }
+    double scale = (c.flags & packed::kRMSNorm) ? 1.0 / std::sqrt(ss / K + 1e-5) : 1.0;
+    for (int64_t n = 0; n < N; ++n) {
+      double gv = g[n] * scale, uv = u[n] * scale;
+      if (c.flags & packed::kBias)
+        gv += bias[n];
+      double out = gv, mag = ga[n] * scale;
+      if (gated) {
+        double sg = 1.0 / (1.0 + std::exp(-gv));
+        out = gv * sg * uv;
+        mag = ga[n] * scale * 1.1 * std::abs(uv) + ua[n] * scale * std::abs(gv * sg);
+      }
+      if (c.flags & packed::kResidual)
+        out += res[m * ldy + n];
+      ref[m * N + n] = out;
+      // f32 accumulation over K terms; products are exact for bf16 inputs.
+      tol[m * N + n] = 5e-5 * mag + 1e-5 * (1 + std::abs(out));
+    }
+  }
+
+  auto xm = desc<float, 2>(x.data(), {M, K}, {ldx, c.xInner});
+  auto bm = desc<float, 1>(bias.data(), {N}, {1});
+  auto ym = desc<float, 2>(y.data(), {M, N}, {ldy, 1});
+  auto rm = c.alias ? ym : desc<float, 2>(res.data(), {M, N}, {ldy, 1});
+  const int64_t groups = gated ? 2 : 1;
+  if (c.bf16) {
+    std::vector<uint16_t> wp(groups * packed::packedSizeBF16(K, N, nr));
+    if (gated)
+      packed::packGatedBF16(wg.data(), wu.data(), false, K, N, nr, wp.data());
+    else
+      packed::packBF16(wg.data(), false, K, N, nr, wp.data());
+    auto wm = desc<uint16_t, 1>(wp.data(), {int64_t(wp.size())}, {1});
+    _mlir_ciface_llmc_rt_linear_packed_bf16(&xm, &wm, &bm, &rm, &ym, K, N, int32_t(nr), c.flags,
+                                            1e-5f);
+  } else {
+    std::vector<float> wp(groups * packed::packedSizeF32(K, N, nr));
+    if (gated)
+      packed::packGatedF32(wg.data(), wu.data(), false, K, N, nr, wp.data());
+    else
+      packed::packF32(wg.data(), false, K, N, nr, wp.data());
+    auto wm = desc<float, 1>(wp.data(), {int64_t(wp.size())}, {1});
+    _mlir_ciface_llmc_rt_linear_packed_f32(&xm, &wm, &bm, &rm, &ym, K, N, int32_t(nr), c.flags,
+                                           1e-5f);
+  }
+
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_NEAR(y[m * ldy + n], ref[m * N + n], tol[m * N + n])
+          << "at m=" << m << " n=" << n << " " << describe(c);
+    // Padding between rows is not written.
+    for (int64_t n = N; n < ldy; ++n)
+      ASSERT_EQ(y[m * ldy + n], c.alias ? res[m * ldy + n] : 12345.f)
+          << "wrote padding at m=" << m << " n=" << n << " " << describe(c);
+  }
+}
+
+/// Runs the whole suite once per kernel variant.
+class PackedLinear : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    if (!selectKernels(GetParam()))
+      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
+  }
+  void TearDown() override {
+    kern::setKernelsForTesting("");
+    llmc::rt::setNumThreads(1 << 20);
+  }
+};
+
+TEST_P(PackedLinear, EveryEpilogueCombination) {
+  struct Shape {
+    int64_t M, K, N;
+  };
+  // Odd K, N not a multiple of nr, M below / at / above a tile, K = 1.
+  const Shape shapes[] = {{1, 37, 45}, {3, 64, 96}, {7, 1, 33}, {130, 129, 70}, {9, 50, 16}};
+  for (bool bf16 : {false, true})
+    for (int64_t nr : {16, 32})
+      for (int flags = 0; flags < 16; ++flags)
+        for (const Shape &s : shapes) {
+          Case c{s.M, s.K, s.N, nr, flags, bf16};
+          c.alias = (flags & packed::kResidual) && (s.M % 2 == 1);
+          c.xPad = s.M % 3;
+          c.yPad = (s.M + 1) % 3;
+          c.seed = unsigned(flags * 31 + s.M);
+          check(c);
+          if (HasFatalFailure())
+            return;
+        }
+}
+
+TEST_P(PackedLinear, SplitsKWhenRowsAreMany) {
+  // K large enough for several k blocks and N for several column blocks of
+  // partial sums; the residual is y itself.
+  for (int threads : {1, 2})
+  for (bool bf16 : {false, true}) {
+    llmc::rt::setNumThreads(threads); // 1: one item holds several column blocks
+    Case c{130, 1601, 1200, 32, packed::kRMSNorm | packed::kResidual | packed::kBias, bf16};
+    c.alias = true;
+    c.yPad = 3;
+    check(c);
+    if (HasFatalFailure())
+      return;
+    Case gated{21, 1700, 300, 16, packed::kSwiGLU | packed::kResidual, bf16};
+    check(gated);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+TEST_P(PackedLinear, DecodeShapes) {
+  // SmolLM2-like rows: one token and a small batch, gated and down projections.
+  for (bool bf16 : {false, true})
+    for (int64_t M : {1, 2, 5, 16}) {
+      check({M, 576, 1536 / 4, 32, packed::kSwiGLU | packed::kRMSNorm, bf16});
+      check({M, 1536 / 2, 576, 32, packed::kResidual, bf16});
+      if (HasFatalFailure())
+        return;
+    }
+}
+
+TEST_P(PackedLinear, OneAndTwoThreads) {
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    for (bool bf16 : {false, true}) {
+      check({1, 300, 700, 32, packed::kResidual, bf16});
+      check({64, 200, 300, 16, packed::kRMSNorm | packed::kBias, bf16});
+      check({200, 40, 20, 32, 0, bf16}); // one panel: rows are split
+      check({3, 600, 2000, 16, packed::kBias, bf16}); // several column blocks per item
+      if (HasFatalFailure())
+        return;
+    }
+  }
+}
+
+TEST_P(PackedLinear, OtherPanelWidthsAndStrides) {
+  // Widths the vector variants do not tile (they fall back) or tile with
+  // odd vector counts; x with a non-unit inner stride.
+  for (bool bf16 : {false, true})
+    for (int64_t nr : {1, 5, 8, 24, 48, 64}) {
+      check({5, 33, 70, nr, packed::kBias | packed::kResidual, bf16});
+      check({1, 20, 9, nr, packed::kSwiGLU, bf16});
+      if (HasFatalFailure())
+        return;
+    }
+  Case c{6, 40, 50, 32, packed::kRMSNorm, false};
+  c.xInner = 3;
+  check(c);
+  c.bf16 = true;
+  check(c);
+}
+
+TEST_P(PackedLinear, EmptyShapes) {
+  check({0, 16, 16, 16, 0, false});
+  check({4, 16, 0, 16, 0, true});
+  check({3, 0, 20, 16, packed::kBias, false}); // K = 0: bias only
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, PackedLinear,
+                         ::testing::Values(LLMC_KERNEL_VARIANTS), VariantName());
+
+TEST(KernelDispatch, HonorsLlmcIsa) {
+  // The automatic choice respects LLMC_ISA (ctest runs this binary with
+  // LLMC_ISA=generic and =avx2 too).
+  const char *env = std::getenv("LLMC_ISA");
+  std::string name = kern::activeKernels().name;
+  if (!env || !*env) {
+    EXPECT_NE(name, "avx512-emulated");
+    return;
+  }
+  std::string want = env;
+  if (kern::kernelsSupported(want.c_str()))
+    EXPECT_EQ(name.substr(0, want.size()), want) << "LLMC_ISA=" << want;
+  else
+    EXPECT_NE(name.substr(0, want.size()), want);
+}
+
+} // namespace

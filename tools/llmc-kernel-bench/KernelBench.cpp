@@ -1,0 +1,417 @@
+//===- KernelBench.cpp - llmc-kernel-bench: runtime kernels vs the machine -===//
+//
+// Times the packed f32 / bf16 linear kernels and the old naive linear
+// kernel (llmc_rt_linear_f32) on the linear-layer shapes of SmolLM2-135M and
+// TinyLlama-1.1B, for M = 1 (decode) and prefill row counts, on 1 and 2
+// threads; then the attention kernel against the previous one. Prints
+// GFLOP/s, GB/s of weight traffic and the fraction of the measured (or
+// given) machine peaks.
+//
+// Weights are cycled through enough copies to exceed the last-level cache,
+// so decode numbers are DRAM numbers, as in a real model whose layers evict
+// each other.
+//
+//===----------------------------------------------------------------------===//
+#include "MachinePeaks.h"
+#include "OldAttention.h"
+
+#include "api/MemRefDescriptor.h"
+#include "kernels/KernelDispatch.h"
+#include "support/ThreadPool.h"
+
+#include "llmc/PackedLayout.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <time.h>
+
+using llmc::rt::MemRef;
+namespace packed = llmc::packed;
+namespace kern = llmc::rt::kern;
+
+extern "C" void _mlir_ciface_llmc_rt_linear_f32(MemRef<float, 2> *, MemRef<float, 2> *,
+                                                MemRef<float, 2> *, int32_t);
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_f32(MemRef<float, 2> *, MemRef<float, 1> *,
+                                                       MemRef<float, 1> *, MemRef<float, 2> *,
+                                                       MemRef<float, 2> *, int64_t, int64_t,
+                                                       int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_packed_bf16(MemRef<float, 2> *, MemRef<uint16_t, 1> *,
+                                                        MemRef<float, 1> *, MemRef<float, 2> *,
+                                                        MemRef<float, 2> *, int64_t, int64_t,
+                                                        int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_attention_f32(MemRef<float, 4> *, MemRef<float, 4> *,
+                                                   MemRef<float, 4> *, MemRef<float, 4> *,
+                                                   MemRef<float, 4> *, int32_t, int32_t, float);
+
+namespace {
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// --cpu-time: time single-threaded runs by the calling thread's CPU time,
+// which other processes on a busy machine do not inflate.
+bool gCpuTime = false;
+double threadSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+double clockFor() {
+  return gCpuTime && llmc::rt::numThreads() == 1 ? threadSeconds() : seconds();
+}
+
+template <class T, int R> MemRef<T, R> desc(T *p, std::vector<int64_t> sizes) {
+  MemRef<T, R> m;
+  m.allocated = m.aligned = p;
+  m.offset = 0;
+  int64_t st = 1;
+  for (int i = R - 1; i >= 0; --i) {
+    m.sizes[i] = sizes[i];
+    m.strides[i] = st;
+    st *= sizes[i];
+  }
+  return m;
+}
+
+std::vector<float> randomVec(size_t n, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto &x : v)
+    x = d(g);
+  return v;
+}
+
+struct Options {
+  std::vector<std::string> models{"smollm2", "tinyllama"};
+  std::vector<int64_t> ms{1, 128, 512};
+  std::vector<int> threads{1, 2};
+  std::vector<std::string> kernels{"naive", "f32", "bf16"};
+  double minTime = 0.25;
+  int64_t coldBytes = int64_t(256) << 20;
+  bool linear = true, attention = true;
+  double peakF32 = 0, peakBf16 = 0, bw1 = 0, bwN = 0;
+  std::string shapeFilter;
+  int nr = 0;
+};
+
+struct Shape {
+  const char *model, *name;
+  int64_t K, N;
+  bool gated;
+};
+
+const Shape kShapes[] = {
+    {"smollm2", "q/o proj", 576, 576, false},
+    {"smollm2", "k/v proj", 576, 192, false},
+    {"smollm2", "up proj", 576, 1536, false},
+    {"smollm2", "gate+up", 576, 1536, true},
+    {"smollm2", "down proj", 1536, 576, false},
+    {"smollm2", "lm head", 576, 49152, false},
+    {"tinyllama", "q/o proj", 2048, 2048, false},
+    {"tinyllama", "k/v proj", 2048, 256, false},
+    {"tinyllama", "up proj", 2048, 5632, false},
+    {"tinyllama", "gate+up", 2048, 5632, true},
+    {"tinyllama", "down proj", 5632, 2048, false},
+    {"tinyllama", "lm head", 2048, 32000, false},
+};
+
+/// Median seconds per call of fn(i) (i = call number, for cycling copies),
+/// after one warm-up call; at least 3 calls or minTime. A call slower than
+/// minTime (the naive kernel on large shapes) is measured once.
+template <class F> double timeIt(F fn, double minTime) {
+  double w0 = clockFor();
+  fn(0);
+  double warm = clockFor() - w0;
+  if (warm > minTime)
+    return warm;
+  std::vector<double> ts;
+  double start = seconds();
+  for (int i = 1; ts.size() < 3 || seconds() - start < minTime; ++i) {
+    double t0 = clockFor();
+    fn(i);
+    ts.push_back(clockFor() - t0);
+    if (ts.size() >= 1000)
+      break;
+  }
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
+
+void printRow(const Shape &s, int64_t M, int thr, const char *kernel, double sec, double flops,
+              double wbytes, const Options &o, double peak) {
+  double gf = flops / sec / 1e9, gbs = wbytes / sec / 1e9;
+  double bw = thr > 1 ? o.bwN : o.bw1;
+  std::printf("%-9s %-10s %5lld %6lld %5lld %3d  %-6s %9.3f %8.1f %6.1f%% %8.1f %6.1f%%\n", s.model,
+              s.name, (long long)s.K, (long long)(s.gated ? 2 * s.N : s.N), (long long)M, thr,
+              kernel, sec * 1e3, gf, 100 * gf / (peak * thr), gbs, 100 * gbs / bw);
+  std::fflush(stdout);
+}
+
+void benchLinear(const Options &o) {
+  // The compiler packs nr = 32 for AVX-512 targets, 16 for AVX2.
+  const int nr = o.nr ? o.nr
+                      : (std::string(kern::activeKernels().name).rfind("avx512", 0) == 0 ? 32 : 16);
+  std::printf("\nLinear layers (packed nr=%d; %%peak: of threads x per-core peak; GB/s: packed "
+              "weight bytes / time; %%BW: of DRAM read bandwidth)\n",
+              nr);
+  std::printf("%-9s %-10s %5s %6s %5s %3s  %-6s %9s %8s %7s %8s %7s\n", "model", "layer", "K", "N",
+              "M", "thr", "kernel", "ms", "GFLOP/s", "%peak", "GB/s", "%BW");
+  for (const Shape &s : kShapes) {
+    if (std::find(o.models.begin(), o.models.end(), s.model) == o.models.end())
+      continue;
+    if (!o.shapeFilter.empty() && std::string(s.name).find(o.shapeFilter) == std::string::npos)
+      continue;
+    const int64_t K = s.K, N = s.N, g = s.gated ? 2 : 1, NW = g * N;
+    const int flags = s.gated ? packed::kSwiGLU : 0;
+    const int64_t maxM = *std::max_element(o.ms.begin(), o.ms.end());
+    auto x = randomVec(maxM * K, 1);
+    std::vector<float> y(maxM * NW);
+    auto wl = randomVec(K * NW, 2); // logical [K, g*N]: gate columns then up columns
+    std::vector<float> wgate(K * N), wup(s.gated ? K * N : 0);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        wgate[k * N + n] = wl[k * NW + n];
+        if (s.gated)
+          wup[k * N + n] = wl[k * NW + N + n];
+      }
+    auto want = [&](const char *kname) {
+      return std::find(o.kernels.begin(), o.kernels.end(), kname) != o.kernels.end();
+    };
+    // Copies of each weight so one round exceeds the caches.
+    const int64_t f32Size = g * packed::packedSizeF32(K, N, nr);
+    const int64_t bf16Size = g * packed::packedSizeBF16(K, N, nr);
+    auto copiesFor = [&](int64_t bytes) {
+      return int(std::max<int64_t>(1, std::min<int64_t>(64, (o.coldBytes + bytes - 1) / bytes)));
+    };
+    std::vector<std::vector<float>> wf32, wnaive;
+    std::vector<std::vector<uint16_t>> wbf16;
+    if (want("f32")) {
+      std::vector<float> p(f32Size);
+      if (s.gated)
+        packed::packGatedF32(wgate.data(), wup.data(), false, K, N, nr, p.data());
+      else
+        packed::packF32(wgate.data(), false, K, N, nr, p.data());
+      wf32.assign(copiesFor(f32Size * 4), p);
+    }
+    if (want("bf16")) {
+      std::vector<uint16_t> p(bf16Size);
+      if (s.gated)
+        packed::packGatedBF16(wgate.data(), wup.data(), false, K, N, nr, p.data());
+      else
+        packed::packBF16(wgate.data(), false, K, N, nr, p.data());
+      wbf16.assign(copiesFor(bf16Size * 2), p);
+    }
+    if (want("naive"))
+      wnaive.assign(copiesFor(K * NW * 4), wl);
+
+    for (int64_t M : o.ms)
+      for (int thr : o.threads) {
+        llmc::rt::setNumThreads(thr);
+        const double flops = 2.0 * M * K * NW;
+        auto xm = desc<float, 2>(x.data(), {M, K});
+        MemRef<float, 1> none = desc<float, 1>(nullptr, {0});
+        MemRef<float, 2> noneRes = desc<float, 2>(nullptr, {0, 0});
+        if (want("naive")) {
+          auto ym = desc<float, 2>(y.data(), {M, NW});
+          double t = timeIt(
+              [&](int i) {
+                auto wm = desc<float, 2>(wnaive[i % wnaive.size()].data(), {K, NW});
+                _mlir_ciface_llmc_rt_linear_f32(&xm, &wm, &ym, 0);
+              },
+              o.minTime);
+          printRow(s, M, thr, "naive", t, flops, K * NW * 4.0, o, o.peakF32);
+        }
+        auto ym = desc<float, 2>(y.data(), {M, N});
+        if (want("f32")) {
+          double t = timeIt(
+              [&](int i) {
+                auto wm = desc<float, 1>(wf32[i % wf32.size()].data(), {f32Size});
+                _mlir_ciface_llmc_rt_linear_packed_f32(&xm, &wm, &none, &noneRes, &ym, K, N, nr,
+                                                       flags, 1e-5f);
+              },
+              o.minTime);
+          printRow(s, M, thr, "f32", t, flops, f32Size * 4.0, o, o.peakF32);
+        }
+        if (want("bf16")) {
+          double t = timeIt(
+              [&](int i) {
+                auto wm = desc<uint16_t, 1>(wbf16[i % wbf16.size()].data(), {bf16Size});
+                _mlir_ciface_llmc_rt_linear_packed_bf16(&xm, &wm, &none, &noneRes, &ym, K, N, nr,
+                                                        flags, 1e-5f);
+              },
+              o.minTime);
+          printRow(s, M, thr, "bf16", t, flops, bf16Size * 2.0, o, o.peakBf16);
+        }
+      }
+  }
+}
+
+void benchAttention(const Options &o) {
+  struct Case {
+    const char *name;
+    int H, KVH, S, T, D;
+  };
+  const Case cases[] = {
+      {"smollm2 decode", 9, 3, 1, 512, 64},      {"smollm2 decode", 9, 3, 1, 2048, 64},
+      {"smollm2 prefill", 9, 3, 128, 128, 64},   {"smollm2 prefill", 9, 3, 512, 512, 64},
+      {"tinyllama decode", 32, 4, 1, 512, 64},   {"tinyllama prefill", 32, 4, 512, 512, 64},
+  };
+  std::printf("\nAttention (causal, KV cache views with capacity T+256; old = previous kernel)\n");
+  std::printf("%-18s %3s %4s %5s %5s %3s %3s %10s %10s %8s\n", "case", "H", "KVH", "S", "T", "D",
+              "thr", "old us", "new us", "speedup");
+  for (const Case &c : cases) {
+    bool want = false;
+    for (const auto &m : o.models)
+      want |= std::string(c.name).rfind(m, 0) == 0;
+    if (!want)
+      continue;
+    const int cap = c.T + 256;
+    auto q = randomVec(size_t(c.H) * c.S * c.D, 1);
+    auto kc = randomVec(size_t(c.KVH) * cap * c.D, 2), vc = randomVec(size_t(c.KVH) * cap * c.D, 3);
+    std::vector<float> out(size_t(c.H) * c.S * c.D);
+    auto qm = desc<float, 4>(q.data(), {1, c.H, c.S, c.D});
+    auto km = desc<float, 4>(kc.data(), {1, c.KVH, cap, c.D});
+    km.sizes[2] = c.T; // a view of the filled part of the cache
+    auto vm = km;
+    vm.aligned = vm.allocated = vc.data();
+    auto om = desc<float, 4>(out.data(), {1, c.H, c.S, c.D});
+    float scale = 1.f / std::sqrt(float(c.D));
+    for (int thr : o.threads) {
+      llmc::rt::setNumThreads(thr);
+      double told = timeIt([&](int) { oldAttentionF32(&qm, &km, &vm, &qm, &om, 0, 1, scale); },
+                           o.minTime);
+      double tnew = timeIt(
+          [&](int) { _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &qm, &om, 0, 1, scale); },
+          o.minTime);
+      std::printf("%-18s %3d %4d %5d %5d %3d %3d %10.1f %10.1f %7.1fx\n", c.name, c.H, c.KVH, c.S,
+                  c.T, c.D, thr, told * 1e6, tnew * 1e6, told / tnew);
+      std::fflush(stdout);
+    }
+  }
+}
+
+template <class T> std::vector<T> splitList(const char *s, T (*conv)(const std::string &)) {
+  std::vector<T> out;
+  std::string cur;
+  for (const char *p = s;; ++p) {
+    if (*p == ',' || !*p) {
+      if (!cur.empty())
+        out.push_back(conv(cur));
+      cur.clear();
+      if (!*p)
+        break;
+    } else {
+      cur += *p;
+    }
+  }
+  return out;
+}
+
+void usage() {
+  std::printf(
+      "usage: llmc-kernel-bench [options]\n"
+      "  --models smollm2,tinyllama   model shapes (default both)\n"
+      "  --m 1,128,512                rows (tokens) per call\n"
+      "  --threads 1,2                thread counts\n"
+      "  --kernels naive,f32,bf16     linear kernels to time\n"
+      "  --shape NAME                 only layers whose name contains NAME (e.g. 'lm head')\n"
+      "  --isa avx512|avx2|generic    kernel variant (as LLMC_ISA)\n"
+      "  --nr N                       panel width (default 32 for AVX-512, else 16)\n"
+      "  --min-time S                 seconds per measurement (default 0.25)\n"
+      "  --cold-mb MB                 cycle weight copies totalling MB (default 256; 0: hot)\n"
+      "  --linear-only | --attention-only\n"
+      "  --cpu-time                   time 1-thread runs by thread CPU time (busy machines)\n"
+      "  --peak-f32 G --peak-bf16 G   per-core GFLOP/s peaks (default: measured)\n"
+      "  --bw1 G --bw2 G              DRAM GB/s for 1 / all threads (default: measured)\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  auto toInt = [](const std::string &s) -> int64_t { return std::atoll(s.c_str()); };
+  auto toInt32 = [](const std::string &s) -> int { return std::atoi(s.c_str()); };
+  auto toStr = [](const std::string &s) -> std::string { return s; };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char * {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "llmc-kernel-bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--models")
+      o.models = splitList<std::string>(next(), +toStr);
+    else if (a == "--m")
+      o.ms = splitList<int64_t>(next(), +toInt);
+    else if (a == "--threads")
+      o.threads = splitList<int>(next(), +toInt32);
+    else if (a == "--kernels")
+      o.kernels = splitList<std::string>(next(), +toStr);
+    else if (a == "--shape")
+      o.shapeFilter = next();
+    else if (a == "--isa") {
+      const char *isa = next();
+      if (!kern::setKernelsForTesting(isa)) {
+        std::fprintf(stderr, "llmc-kernel-bench: this CPU cannot run '%s' kernels\n", isa);
+        return 2;
+      }
+    } else if (a == "--min-time")
+      o.minTime = std::atof(next());
+    else if (a == "--cold-mb")
+      o.coldBytes = std::atoll(next()) << 20;
+    else if (a == "--cpu-time")
+      gCpuTime = true;
+    else if (a == "--linear-only")
+      o.attention = false;
+    else if (a == "--attention-only")
+      o.linear = false;
+    else if (a == "--peak-f32")
+      o.peakF32 = std::atof(next());
+    else if (a == "--peak-bf16")
+      o.peakBf16 = std::atof(next());
+    else if (a == "--bw1")
+      o.bw1 = std::atof(next());
+    else if (a == "--bw2")
+      o.bwN = std::atof(next());
+    else {
+      usage();
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+
+  const kern::KernelTable &kt = kern::activeKernels();
+  const bool wide = std::string(kt.name).rfind("avx512", 0) == 0;
+  if (!o.peakF32)
+    o.peakF32 = measureFmaPeak(wide ? 16 : 8);
+  if (!o.peakBf16) {
+    // Without vdpbf16ps the bf16 kernels widen to f32 and FMA: same peak.
+    o.peakBf16 = std::string(kt.name) == "avx512-bf16" ? measureBf16DotPeak() : o.peakF32;
+  }
+  const int maxThr = *std::max_element(o.threads.begin(), o.threads.end());
+  if (!o.bw1)
+    o.bw1 = measureReadBandwidth(1);
+  if (!o.bwN)
+    o.bwN = maxThr > 1 ? measureReadBandwidth(maxThr) : o.bw1;
+  std::printf("llmc-kernel-bench: kernels=%s, pool threads=%d\n", kt.name,
+              llmc::rt::numThreads());
+  std::printf("peaks per core: f32 %.0f GFLOP/s, bf16 %.0f GFLOP/s; DRAM read: %.1f GB/s (1 "
+              "thread), %.1f GB/s (%d threads)\n",
+              o.peakF32, o.peakBf16, o.bw1, o.bwN, maxThr);
+  if (o.linear)
+    benchLinear(o);
+  if (o.attention)
+    benchAttention(o);
+  return 0;
+}
