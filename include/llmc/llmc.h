@@ -88,6 +88,11 @@ int32_t llmc_session_max_context(const llmc_session *session);
 llmc_status llmc_session_append(llmc_session *session, const int32_t *tokens,
                                 size_t num_tokens);
 const float *llmc_session_logits(const llmc_session *session);
+/* Logits of every position of the last append, row-major [*num_positions,
+ * vocab]: row i scores the token after the i-th appended token (perplexity
+ * needs them all). Valid until the next append; NULL before the first. */
+const float *llmc_session_logits_all(const llmc_session *session,
+                                     size_t *num_positions);
 /* The two phases by name: prefill a prompt, then decode one token a step.
  * Both are llmc_session_append. */
 llmc_status llmc_session_prefill(llmc_session *session, const int32_t *tokens,
@@ -118,6 +123,8 @@ llmc_status llmc_token_text(llmc_model *model, int32_t id, const char **text,
                             size_t *length);
 int32_t llmc_token_bos(const llmc_model *model);
 int32_t llmc_token_eos(const llmc_model *model);
+/* 1 if the tokenizer puts BOS before a text by default (llama.cpp's add_bos). */
+int llmc_token_add_bos(const llmc_model *model);
 /* 1 if the token ends generation (EOS or another special end token). */
 int llmc_token_is_end(const llmc_model *model, int32_t id);
 

@@ -257,6 +257,13 @@ int32_t llmc_session_max_context(const llmc_session *s) { return s ? s->maxConte
 const float *llmc_session_logits(const llmc_session *s) {
   return s && s->length > 0 ? s->lastLogits.data() : nullptr;
 }
+const float *llmc_session_logits_all(const llmc_session *s, size_t *numPositions) {
+  // --logits=last libraries keep only the last row: the caller sees 1 row.
+  size_t rows = s && s->length > 0 && s->model->vocab > 0 ? s->logitsAll.size() / s->model->vocab : 0;
+  if (numPositions)
+    *numPositions = rows;
+  return rows ? s->logitsAll.data() : nullptr;
+}
 
 llmc_status llmc_session_append(llmc_session *s, const int32_t *tokens, size_t n) {
   if (!s || (!tokens && n))
@@ -374,6 +381,9 @@ llmc_status llmc_token_text(llmc_model *m, int32_t id, const char **text, size_t
 
 int32_t llmc_token_bos(const llmc_model *m) { return m && m->tokenizer ? m->tokenizer->bosId() : -1; }
 int32_t llmc_token_eos(const llmc_model *m) { return m && m->tokenizer ? m->tokenizer->eosId() : -1; }
+int llmc_token_add_bos(const llmc_model *m) {
+  return m && m->tokenizer && m->tokenizer->bosId() >= 0 && m->tokenizer->addBosByDefault();
+}
 
 int llmc_token_is_end(const llmc_model *m, int32_t id) {
   if (!m || !m->tokenizer)

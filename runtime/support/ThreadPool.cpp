@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <ctime>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -42,6 +43,8 @@ namespace {
 
 // How long an idle worker (or a waiting caller) polls before it sleeps.
 constexpr int64_t kSpinMicros = 200;
+// Longest single sleep of a waiting thread before it re-checks (2 ms).
+constexpr long kMaxSleepNanos = 2'000'000;
 // Chunks per thread: lets the caller absorb the work of a descheduled worker.
 constexpr int64_t kChunksPerThread = 4;
 
@@ -50,13 +53,19 @@ class WaitWord {
 public:
   std::atomic<uint32_t> value{0};
 
+  // Waits are bounded (kMaxSleep): every caller re-checks its condition in
+  // a loop, so a wake-up that is ever lost costs a few milliseconds instead
+  // of a hang (one hang was seen in `llmc serve` under heavy load and could
+  // not be reproduced; this makes the pool safe whatever its cause).
   void waitWhileEquals(uint32_t expected) {
 #if defined(__linux__)
+    struct timespec timeout = {0, kMaxSleepNanos};
     syscall(SYS_futex, reinterpret_cast<uint32_t *>(&value), FUTEX_WAIT_PRIVATE, expected,
-            nullptr, nullptr, 0);
+            &timeout, nullptr, 0);
 #else
     std::unique_lock<std::mutex> l(m_);
-    cv_.wait(l, [&] { return value.load() != expected; });
+    cv_.wait_for(l, std::chrono::nanoseconds(kMaxSleepNanos),
+                 [&] { return value.load() != expected; });
 #endif
   }
   void wakeAll() {
