@@ -13,7 +13,7 @@ if [[ "${LLMC_SKIP_INSTALL:-0}" != 1 ]]; then
     cmake ninja-build build-essential pkg-config
     llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22
     libonnx-dev libprotobuf-dev protobuf-compiler
-    nlohmann-json3-dev libpcre2-dev libgtest-dev
+    nlohmann-json3-dev libpcre2-dev libgtest-dev libcpp-httplib-dev
   )
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
