@@ -1,6 +1,8 @@
 //===- KernelBench.cpp - llmc-kernel-bench: runtime kernels vs the machine -===//
 //
-// Times the packed f32 / bf16 linear kernels and the old naive linear
+// Times the packed f32 / bf16 linear kernels, the weight-quantized int8 /
+// int4 ones (llmc_rt_linear_quant: symmetric, group 32, like llama.cpp's
+// Q8_0 / Q4_0; GB/s counts codes + fp16 scales) and the old naive linear
 // kernel (llmc_rt_linear_f32) on the linear-layer shapes of SmolLM2-135M and
 // TinyLlama-1.1B, for M = 1 (decode) and prefill row counts, on 1 and 2
 // threads; then the attention kernel against the previous one. Prints
@@ -20,6 +22,7 @@
 #include "support/ThreadPool.h"
 
 #include "llmc/PackedLayout.h"
+#include "llmc/QuantLayout.h"
 
 #include <algorithm>
 #include <chrono>
@@ -35,6 +38,7 @@
 
 using llmc::rt::MemRef;
 namespace packed = llmc::packed;
+namespace quant = llmc::quant;
 namespace kern = llmc::rt::kern;
 
 extern "C" void _mlir_ciface_llmc_rt_linear_f32(MemRef<float, 2> *, MemRef<float, 2> *,
@@ -47,6 +51,11 @@ extern "C" void _mlir_ciface_llmc_rt_linear_packed_bf16(MemRef<float, 2> *, MemR
                                                         MemRef<float, 1> *, MemRef<float, 2> *,
                                                         MemRef<float, 2> *, int64_t, int64_t,
                                                         int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *, MemRef<uint8_t, 1> *,
+                                                  MemRef<uint16_t, 1> *, MemRef<uint8_t, 1> *,
+                                                  MemRef<float, 1> *, MemRef<float, 2> *,
+                                                  MemRef<float, 2> *, int64_t, int64_t, int32_t,
+                                                  int32_t, int32_t, int32_t, int32_t, float);
 extern "C" void _mlir_ciface_llmc_rt_attention_f32(MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, int32_t, int32_t, float);
@@ -95,7 +104,7 @@ struct Options {
   std::vector<std::string> models{"smollm2", "tinyllama"};
   std::vector<int64_t> ms{1, 128, 512};
   std::vector<int> threads{1, 2};
-  std::vector<std::string> kernels{"naive", "f32", "bf16"};
+  std::vector<std::string> kernels{"naive", "f32", "bf16", "int8", "int4"};
   double minTime = 0.25;
   int64_t coldBytes = int64_t(256) << 20;
   bool linear = true, attention = true;
@@ -211,6 +220,31 @@ void benchLinear(const Options &o) {
         packed::packBF16(wgate.data(), false, K, N, nr, p.data());
       wbf16.assign(copiesFor(bf16Size * 2), p);
     }
+    // Quantized weights: the [K, g*N] concatenation as one layout, nr >= 32
+    // (the GEMV covers 32 columns per pass).
+    struct QuantWeights {
+      quant::Layout l;
+      std::vector<std::vector<uint8_t>> codes;
+      std::vector<std::vector<uint16_t>> scales; // copied too: no hot scales
+    };
+    const int qnr = std::max(nr, 32);
+    QuantWeights wq[2];
+    for (int b = 0; b < 2; ++b) {
+      const int bits = b ? 4 : 8;
+      if (!want(b ? "int4" : "int8"))
+        continue;
+      std::string err;
+      wq[b].l = quant::makeLayout(quant::Scheme{bits, 32, true}, K, NW, qnr, &err);
+      std::vector<uint8_t> c(wq[b].l.codeBytes());
+      std::vector<uint16_t> sc(wq[b].l.numParams());
+      err = quant::quantizeRTN(wl.data(), false, wq[b].l, c.data(), sc.data(), nullptr);
+      if (!err.empty()) {
+        std::fprintf(stderr, "llmc-kernel-bench: %s\n", err.c_str());
+        std::exit(1);
+      }
+      wq[b].codes.assign(copiesFor(wq[b].l.totalBytes()), c);
+      wq[b].scales.assign(wq[b].codes.size(), sc);
+    }
     if (want("naive"))
       wnaive.assign(copiesFor(K * NW * 4), wl);
 
@@ -251,6 +285,24 @@ void benchLinear(const Options &o) {
               },
               o.minTime);
           printRow(s, M, thr, "bf16", t, flops, bf16Size * 2.0, o, o.peakBf16);
+        }
+        for (int b = 0; b < 2; ++b) {
+          const QuantWeights &q = wq[b];
+          if (q.codes.empty())
+            continue;
+          uint8_t dummyZero = 0;
+          auto zm = desc<uint8_t, 1>(&dummyZero, {1});
+          double t = timeIt(
+              [&](int i) {
+                auto cm = desc<uint8_t, 1>(const_cast<uint8_t *>(q.codes[i % q.codes.size()].data()),
+                                           {q.l.codeBytes()});
+                auto sm = desc<uint16_t, 1>(const_cast<uint16_t *>(q.scales[i % q.codes.size()].data()),
+                                            {q.l.numParams()});
+                _mlir_ciface_llmc_rt_linear_quant(&xm, &cm, &sm, &zm, &none, &noneRes, &ym, K, N,
+                                                  qnr, q.l.scheme.bits, 32, 1, flags, 1e-5f);
+              },
+              o.minTime);
+          printRow(s, M, thr, b ? "int4" : "int8", t, flops, double(q.l.totalBytes()), o, o.peakF32);
         }
       }
   }
@@ -323,7 +375,7 @@ void usage() {
       "  --models smollm2,tinyllama   model shapes (default both)\n"
       "  --m 1,128,512                rows (tokens) per call\n"
       "  --threads 1,2                thread counts\n"
-      "  --kernels naive,f32,bf16     linear kernels to time\n"
+      "  --kernels naive,f32,bf16,int8,int4  linear kernels to time\n"
       "  --shape NAME                 only layers whose name contains NAME (e.g. 'lm head')\n"
       "  --isa avx512|avx2|generic    kernel variant (as LLMC_ISA)\n"
       "  --nr N                       panel width (default 32 for AVX-512, else 16)\n"

@@ -77,6 +77,11 @@ cl::opt<Precision> precision(
                clEnumValN(Precision::BF16, "bf16",
                           "bfloat16 weights, activations rounded to bf16 in the dot products")),
     cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> quantize(
+    "quantize",
+    cl::desc("Quantize linear-layer weights: int8|int4[,group=32|64|128][,sym|asym]"
+             "[,method=rtn][,keep-lm-head] (weight-only, round to nearest; f32 activations)"),
+    cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 enum class Logits { All, Last };
 cl::opt<Logits> logits(
     "logits", cl::desc("Positions whose logits the library computes (default all)"),
@@ -169,6 +174,40 @@ int runCompile() {
     popts.precision = "bf16";
   }
   popts.panel = llmc::preferredPanelWidth(mcpu);
+  if (!quantize.empty()) {
+    SmallVector<StringRef> parts;
+    StringRef(quantize).split(parts, ',');
+    for (StringRef part : parts) {
+      auto [key, value] = part.split('=');
+      if (part == "int8" || part == "int4") {
+        popts.quantBits = part == "int8" ? 8 : 4;
+      } else if (part == "sym" || part == "asym") {
+        popts.quantSymmetric = part == "sym";
+      } else if (part == "keep-lm-head") {
+        popts.quantKeepLmHead = true;
+      } else if (key == "group" && !value.getAsInteger(10, popts.quantGroup) &&
+                 popts.quantGroup >= 0) {
+      } else if (key == "method" && value == "rtn") {
+      } else if (key == "method") {
+        errs() << "llmc: --quantize method '" << value
+               << "' is not available (available: rtn)\n";
+        return 2;
+      } else {
+        errs() << "llmc: cannot parse --quantize component '" << part
+               << "' (expected int8|int4, group=N, sym|asym, method=rtn, keep-lm-head)\n";
+        return 2;
+      }
+    }
+    if (!popts.quantBits) {
+      errs() << "llmc: --quantize needs int8 or int4\n";
+      return 2;
+    }
+    if (noKernels || noRaise) {
+      errs() << "llmc: --quantize needs the runtime kernels and raising (not --no-kernels or "
+                "--no-raise)\n";
+      return 2;
+    }
+  }
   popts.logitsLast = logits == Logits::Last;
   auto runPM = [&](auto build, StringRef name) -> bool {
     mlir::PassManager pm(&ctx);

@@ -1,5 +1,6 @@
 //===- LLMDialect.cpp - the llm dialect and its verifiers -----------------===//
 #include "llmc/Dialect/LLM/LLMDialect.h"
+#include "llmc/QuantLayout.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -109,6 +110,30 @@ LogicalResult LinearOp::verify() {
       if (!dimsCompatible(r.getDimSize(i), y.getDimSize(i)))
         return emitOpError("residual must have the result's shape");
   }
+  return success();
+}
+
+LogicalResult QuantizedLinearOp::verify() {
+  int64_t k = lastDim(getInput()), n = lastDim(getResult());
+  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
+    return emitOpError("needs static K and N");
+  llmc::quant::Scheme scheme{int(getBits()), int64_t(getGroup()), getSymmetric()};
+  int64_t nw = getGated() ? 2 * n : n;
+  if (getGated() && n % int64_t(getPanel()) != 0)
+    return emitOpError("a gated weight needs N to be a multiple of the panel");
+  std::string error;
+  llmc::quant::Layout l = llmc::quant::makeLayout(scheme, k, nw, int64_t(getPanel()), &error);
+  if (!error.empty())
+    return emitOpError(error);
+  auto size = [](Value v) { return cast<RankedTensorType>(v.getType()).getNumElements(); };
+  if (size(getCodes()) != l.codeBytes())
+    return emitOpError("codes hold ") << size(getCodes()) << " bytes, expected " << l.codeBytes();
+  if (size(getScales()) != l.numParams())
+    return emitOpError("expected ") << l.numParams() << " scales";
+  if (!getSymmetric() && (!getZeros() || size(getZeros()) != l.numParams()))
+    return emitOpError("an asymmetric scheme needs ") << l.numParams() << " zero points";
+  if (getGated() && getBias())
+    return emitOpError("a gated linear cannot have a bias");
   return success();
 }
 

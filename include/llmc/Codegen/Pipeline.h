@@ -21,6 +21,11 @@ struct PipelineOptions {
   std::set<std::string> disabled;
   /// Element type of packed weights: "f32" or "bf16".
   std::string precision = "f32";
+  /// Weight quantization (llmc-quantize-weights): bits 0 = off, 8 or 4.
+  int64_t quantBits = 0;
+  int64_t quantGroup = 0;
+  bool quantSymmetric = true;
+  bool quantKeepLmHead = false;
   /// Compute the `logits` output for the last position only.
   bool logitsLast = false;
   /// Columns per packed weight panel (32 for AVX-512 targets, 16 for AVX2).

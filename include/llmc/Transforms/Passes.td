@@ -198,4 +198,29 @@ def LogitsLast : Pass<"llmc-logits-last", "mlir::ModuleOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
+  let summary = "Quantize constant linear weights to int8 / int4 (round to nearest)";
+  let description = [{
+    Every `llm.linear` with a constant f32 weight becomes an
+    `llm.quantized_linear` whose weight is stored in the panel layout of
+    include/llmc/QuantLayout.h: `bits` 8 or 4, `group` K elements per fp16
+    scale (0 = per output column), symmetric or asymmetric (uint8 zero
+    points), `panel` columns per panel. Fused prologue/epilogues (RMSNorm
+    scaling, gating, bias, residual) carry over. With `keep-lm-head` the
+    linear producing `logits` stays in full precision. Gated linears whose
+    width is not a multiple of the panel, packed and non-constant weights
+    are left alone. Runs before llmc-pack-weights (which packs what is
+    left).
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per weight: 8 or 4">,
+    Option<"group", "group", "int64_t", /*default=*/"0", "K elements per scale (0 = per column)">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true", "Symmetric (no zero points)">,
+    Option<"panel", "panel", "int64_t", /*default=*/"16", "Columns per panel">,
+    Option<"keepLmHead", "keep-lm-head", "bool", /*default=*/"false",
+           "Leave the layer producing `logits` in full precision">
+  ];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
 #endif

@@ -258,6 +258,76 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
   }
 };
 
+/// llm.quantized_linear: one call of the quantized kernel (weight-only
+/// int8/int4, f32 activations) with the same fused flags as the packed one.
+struct QuantizedLinearLowering : public OpRewritePattern<llm::QuantizedLinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::QuantizedLinearOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    if (!xt.getElementType().isF32())
+      return rw.notifyMatchFailure(op, "quantized linear needs f32 activations");
+    int64_t k = xt.getShape().back(), n = outType.getShape().back();
+    SmallVector<Value> lead;
+    Value m;
+    Value x2 = collapseRows(rw, loc, op.getInput(), lead, m);
+    Type f32 = rw.getF32Type();
+    Type u8 = cast<RankedTensorType>(op.getCodes().getType()).getElementType();
+    Type i16 = cast<RankedTensorType>(op.getScales().getType()).getElementType();
+    auto any1 = anyShapeType(1, f32), any1u8 = anyShapeType(1, u8), any1i16 = anyShapeType(1, i16);
+    auto any2 = anyShapeType(2, f32);
+    Type i32 = rw.getI32Type(), i64 = rw.getI64Type();
+    SmallVector<Type> argTypes{any2, any1u8, any1i16, any1u8, any1, any2, any2,
+                               i64, i64, i32, i32, i32, i32, i32, f32};
+    auto fn = declareKernel(op->getParentOfType<ModuleOp>(), "llmc_rt_linear_quant", argTypes);
+    auto cast = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
+    Value xb = cast(any2, asBuffer(rw, loc, x2));
+    Value codes = cast(any1u8, asBuffer(rw, loc, op.getCodes()));
+    Value scales = cast(any1i16, asBuffer(rw, loc, op.getScales()));
+    Value zeros = op.getZeros() ? cast(any1u8, asBuffer(rw, loc, op.getZeros())) : codes;
+    int32_t flags = 0;
+    Value bias;
+    if (op.getBias()) {
+      flags |= 1;
+      bias = cast(any1, asBuffer(rw, loc, op.getBias()));
+    } else {
+      Value zero = arith::ConstantOp::create(
+          rw, loc, DenseElementsAttr::get(RankedTensorType::get({1}, f32), 0.f));
+      bias = cast(any1, asBuffer(rw, loc, zero));
+    }
+    Value residual = xb;
+    if (op.getResidual()) {
+      flags |= 2;
+      SmallVector<Value> rlead;
+      Value rm;
+      residual = cast(any2, asBuffer(rw, loc, collapseRows(rw, loc, op.getResidual(), rlead, rm)));
+    }
+    if (op.getGated())
+      flags |= 4;
+    float eps = 0.f;
+    if (auto e = op.getRmsEpsilon()) {
+      flags |= 8;
+      eps = e->convertToFloat();
+    }
+    auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32),
+                                          ValueRange{m}, rw.getI64IntegerAttr(64));
+    auto c32 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, i32, v).getResult(); };
+    auto c64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, i64, v).getResult(); };
+    func::CallOp::create(rw, loc, fn,
+                         ValueRange{xb, codes, scales, zeros, bias, residual, cast(any2, alloc),
+                                    c64(k), c64(n), c32(op.getPanel()), c32(op.getBits()),
+                                    c32(op.getGroup()), c32(op.getSymmetric()), c32(flags),
+                                    arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(eps))});
+    Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
+                                                 /*writable=*/true);
+    lead.push_back(indexConst(rw, loc, n));
+    rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+    return success();
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // llm.attention
 //===----------------------------------------------------------------------===//
@@ -559,6 +629,8 @@ struct ConvertLLMToLinalgPass
     RewritePatternSet patterns(&getContext());
     patterns.add<LinearLowering, AttentionLowering>(&getContext(), useKernels.getValue());
     patterns.add<RMSNormLowering, RotaryLowering, SwiGLULowering, EmbeddingLowering>(&getContext());
+    if (useKernels)
+      patterns.add<QuantizedLinearLowering>(&getContext());
     (void)applyPatternsGreedily(getOperation(), std::move(patterns));
     bool failedAny = false;
     getOperation().walk([&](Operation *op) {

@@ -102,6 +102,32 @@ def LLM_LinearOp : LLM_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
+def LLM_QuantizedLinearOp : LLM_Op<"quantized_linear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "llm.linear whose weight is stored quantized (int8 / int4)";
+  let description = [{
+    Same computation and fused prologue/epilogues as `llm.linear` (see
+    there: `rms_epsilon`, `gated`, `bias`, `residual`), with the weight
+    stored in the quantized panel layout of include/llmc/QuantLayout.h:
+    `codes` (ui8), fp16 `scales` bit patterns (i16) and, for asymmetric
+    schemes, `zeros` (ui8); `bits` 8 or 4, `group` K elements per scale
+    (0 = one per output column), `panel` columns per panel. The logical
+    weight is [K, N] (gated: [K, 2N], gate then up, with N a multiple of
+    `panel`). Made by llmc-quantize-weights.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$codes,
+                   AnyRankedTensor:$scales, Optional<AnyRankedTensor>:$zeros,
+                   Optional<AnyRankedTensor>:$bias, Optional<AnyRankedTensor>:$residual,
+                   I64Attr:$bits, I64Attr:$group, I64Attr:$panel,
+                   DefaultValuedAttr<BoolAttr, "true">:$symmetric,
+                   OptionalAttr<F32Attr>:$rms_epsilon, UnitAttr:$gated);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $codes `,` $scales (`zeros` `(` $zeros^ `)`)? (`bias` `(` $bias^ `)`)?
+    (`residual` `(` $residual^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def LLM_RotaryOp : LLM_Op<"rotary", [Pure]> {
   let summary = "Rotary position embedding: x * cos + rotate(x) * sin.";
   let description = [{
