@@ -92,6 +92,65 @@ Value collapseRows(OpBuilder &b, Location loc, Value v, SmallVectorImpl<Value> &
                    {m, indexConst(b, loc, c)});
 }
 
+/// The call of a fused linear kernel (packed or quantized): x, then the
+/// weight buffers `weightArgs`, then bias, residual, y and the integer
+/// arguments `intArgs` followed by flags and the RMSNorm epsilon. The
+/// epilogue operands and flags (include/llmc/PackedLayout.h) come from the
+/// op; the result replaces `op` reshaped to its type.
+template <typename OpTy>
+void lowerFusedLinearCall(OpTy op, PatternRewriter &rw, StringRef kernel,
+                          ArrayRef<Value> weightBuffers, ArrayRef<Value> intArgs) {
+  Location loc = op.getLoc();
+  auto outType = cast<RankedTensorType>(op.getType());
+  int64_t n = outType.getShape().back();
+  Type f32 = rw.getF32Type();
+  auto any1 = anyShapeType(1, f32), any2 = anyShapeType(2, f32);
+  auto asType = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
+  SmallVector<Value> lead;
+  Value m;
+  Value xb = asType(any2, asBuffer(rw, loc, collapseRows(rw, loc, op.getInput(), lead, m)));
+  int32_t flags = 0;
+  Value bias, residual = xb; // unused operands are ignored by the kernel
+  if (op.getBias()) {
+    flags |= 1;
+    bias = asType(any1, asBuffer(rw, loc, op.getBias()));
+  } else {
+    Value zero = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(RankedTensorType::get({1}, f32), 0.f));
+    bias = asType(any1, asBuffer(rw, loc, zero));
+  }
+  if (op.getResidual()) {
+    flags |= 2;
+    SmallVector<Value> rlead;
+    Value rm;
+    residual = asType(any2, asBuffer(rw, loc, collapseRows(rw, loc, op.getResidual(), rlead, rm)));
+  }
+  if (op.getGated())
+    flags |= 4;
+  float eps = 0.f;
+  if (auto e = op.getRmsEpsilon()) {
+    flags |= 8;
+    eps = e->convertToFloat();
+  }
+  auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+  Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32),
+                                        ValueRange{m}, rw.getI64IntegerAttr(64));
+  SmallVector<Value> args{xb};
+  for (Value w : weightBuffers)
+    args.push_back(asType(anyShapeType(1, cast<MemRefType>(w.getType()).getElementType()), w));
+  args.append({bias, residual, asType(any2, alloc)});
+  args.append(intArgs.begin(), intArgs.end());
+  args.push_back(arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), flags));
+  args.push_back(arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(eps)));
+  auto fn = declareKernel(op->template getParentOfType<ModuleOp>(), kernel,
+                          llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
+  func::CallOp::create(rw, loc, fn, args);
+  Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
+                                               /*writable=*/true);
+  lead.push_back(indexConst(rw, loc, n));
+  rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+}
+
 struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
   LinearLowering(MLIRContext *ctx, bool useKernels)
       : OpRewritePattern(ctx), useKernels(useKernels) {}
@@ -113,65 +172,14 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
   LogicalResult lowerPacked(llm::LinearOp op, PatternRewriter &rw) const {
     Location loc = op.getLoc();
     auto xt = cast<RankedTensorType>(op.getInput().getType());
-    auto outType = cast<RankedTensorType>(op.getType());
     if (!useKernels || !xt.getElementType().isF32())
       return op.emitOpError("packed weights need the runtime kernels and f32 activations");
-    Type wet = cast<RankedTensorType>(op.getWeight().getType()).getElementType();
-    int64_t k = xt.getShape().back(), n = outType.getShape().back();
-    SmallVector<Value> lead;
-    Value m;
-    Value x2 = collapseRows(rw, loc, op.getInput(), lead, m);
-    auto module = op->getParentOfType<ModuleOp>();
-    Type f32 = rw.getF32Type();
-    auto any1 = anyShapeType(1, f32), any1w = anyShapeType(1, wet), any2 = anyShapeType(2, f32);
-    SmallVector<Type> argTypes{any2, any1w, any1, any2, any2, rw.getI64Type(), rw.getI64Type(),
-                               rw.getI32Type(), rw.getI32Type(), f32};
-    auto fn = declareKernel(module, wet.isBF16() ? "llmc_rt_linear_packed_bf16"
-                                                 : "llmc_rt_linear_packed_f32",
-                            argTypes);
-    auto cast2 = [&](Value v) { return memref::CastOp::create(rw, loc, any2, v).getResult(); };
-    Value xb = cast2(asBuffer(rw, loc, x2));
-    Value wb = memref::CastOp::create(rw, loc, any1w, asBuffer(rw, loc, op.getWeight()));
-    int32_t flags = 0;
-    Value bias, residual;
-    if (op.getBias()) {
-      flags |= 1;
-      bias = memref::CastOp::create(rw, loc, any1, asBuffer(rw, loc, op.getBias()));
-    } else {
-      Value zero = arith::ConstantOp::create(
-          rw, loc, DenseElementsAttr::get(RankedTensorType::get({1}, f32), 0.f));
-      bias = memref::CastOp::create(rw, loc, any1, asBuffer(rw, loc, zero));
-    }
-    if (op.getResidual()) {
-      flags |= 2;
-      SmallVector<Value> rlead;
-      Value rm;
-      residual = cast2(asBuffer(rw, loc, collapseRows(rw, loc, op.getResidual(), rlead, rm)));
-    } else {
-      residual = xb;
-    }
-    if (op.getGated())
-      flags |= 4;
-    float eps = 0.f;
-    if (auto e = op.getRmsEpsilon()) {
-      flags |= 8;
-      eps = e->convertToFloat();
-    }
-    auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
-    Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32),
-                                          ValueRange{m}, rw.getI64IntegerAttr(64));
-    func::CallOp::create(
-        rw, loc, fn,
-        ValueRange{xb, wb, bias, residual, cast2(alloc),
-                   arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), k),
-                   arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), n),
-                   arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), *op.getPackedPanel()),
-                   arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), flags),
-                   arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(eps))});
-    Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
-                                                 /*writable=*/true);
-    lead.push_back(indexConst(rw, loc, n));
-    rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+    bool bf16 = cast<RankedTensorType>(op.getWeight().getType()).getElementType().isBF16();
+    auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), v).getResult(); };
+    lowerFusedLinearCall(op, rw, bf16 ? "llmc_rt_linear_packed_bf16" : "llmc_rt_linear_packed_f32",
+                         {asBuffer(rw, loc, op.getWeight())},
+                         {i64(xt.getShape().back()), i64(cast<RankedTensorType>(op.getType()).getShape().back()),
+                          arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), *op.getPackedPanel())});
     return success();
   }
 
@@ -265,65 +273,18 @@ struct QuantizedLinearLowering : public OpRewritePattern<llm::QuantizedLinearOp>
   LogicalResult matchAndRewrite(llm::QuantizedLinearOp op, PatternRewriter &rw) const override {
     Location loc = op.getLoc();
     auto xt = cast<RankedTensorType>(op.getInput().getType());
-    auto outType = cast<RankedTensorType>(op.getType());
     if (!xt.getElementType().isF32())
       return rw.notifyMatchFailure(op, "quantized linear needs f32 activations");
-    int64_t k = xt.getShape().back(), n = outType.getShape().back();
-    SmallVector<Value> lead;
-    Value m;
-    Value x2 = collapseRows(rw, loc, op.getInput(), lead, m);
-    Type f32 = rw.getF32Type();
-    Type u8 = cast<RankedTensorType>(op.getCodes().getType()).getElementType();
-    Type i16 = cast<RankedTensorType>(op.getScales().getType()).getElementType();
-    auto any1 = anyShapeType(1, f32), any1u8 = anyShapeType(1, u8), any1i16 = anyShapeType(1, i16);
-    auto any2 = anyShapeType(2, f32);
-    Type i32 = rw.getI32Type(), i64 = rw.getI64Type();
-    SmallVector<Type> argTypes{any2, any1u8, any1i16, any1u8, any1, any2, any2,
-                               i64, i64, i32, i32, i32, i32, i32, f32};
-    auto fn = declareKernel(op->getParentOfType<ModuleOp>(), "llmc_rt_linear_quant", argTypes);
-    auto cast = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
-    Value xb = cast(any2, asBuffer(rw, loc, x2));
-    Value codes = cast(any1u8, asBuffer(rw, loc, op.getCodes()));
-    Value scales = cast(any1i16, asBuffer(rw, loc, op.getScales()));
-    Value zeros = op.getZeros() ? cast(any1u8, asBuffer(rw, loc, op.getZeros())) : codes;
-    int32_t flags = 0;
-    Value bias;
-    if (op.getBias()) {
-      flags |= 1;
-      bias = cast(any1, asBuffer(rw, loc, op.getBias()));
-    } else {
-      Value zero = arith::ConstantOp::create(
-          rw, loc, DenseElementsAttr::get(RankedTensorType::get({1}, f32), 0.f));
-      bias = cast(any1, asBuffer(rw, loc, zero));
-    }
-    Value residual = xb;
-    if (op.getResidual()) {
-      flags |= 2;
-      SmallVector<Value> rlead;
-      Value rm;
-      residual = cast(any2, asBuffer(rw, loc, collapseRows(rw, loc, op.getResidual(), rlead, rm)));
-    }
-    if (op.getGated())
-      flags |= 4;
-    float eps = 0.f;
-    if (auto e = op.getRmsEpsilon()) {
-      flags |= 8;
-      eps = e->convertToFloat();
-    }
-    auto y2t = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
-    Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32),
-                                          ValueRange{m}, rw.getI64IntegerAttr(64));
-    auto c32 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, i32, v).getResult(); };
-    auto c64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, i64, v).getResult(); };
-    func::CallOp::create(rw, loc, fn,
-                         ValueRange{xb, codes, scales, zeros, bias, residual, cast(any2, alloc),
-                                    c64(k), c64(n), c32(op.getPanel()), c32(op.getBits()),
-                                    c32(op.getGroup()), c32(op.getSymmetric()), c32(flags),
-                                    arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(eps))});
-    Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true,
-                                                 /*writable=*/true);
-    lead.push_back(indexConst(rw, loc, n));
-    rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+    auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), v).getResult(); };
+    auto i32 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), v).getResult(); };
+    Value codes = asBuffer(rw, loc, op.getCodes());
+    // Symmetric schemes have no zero points: the kernel ignores the buffer.
+    Value zeros = op.getZeros() ? asBuffer(rw, loc, op.getZeros()) : codes;
+    lowerFusedLinearCall(op, rw, "llmc_rt_linear_quant",
+                         {codes, asBuffer(rw, loc, op.getScales()), zeros},
+                         {i64(xt.getShape().back()), i64(cast<RankedTensorType>(op.getType()).getShape().back()),
+                          i32(op.getPanel()), i32(op.getBits()), i32(op.getGroup()),
+                          i32(op.getSymmetric())});
     return success();
   }
 };

@@ -1,5 +1,6 @@
 // Hand-written kernels against plain reference loops, including strided
 // (cache-like) operands and grouped-query attention.
+#include "TestSupport.h"
 #include "api/MemRefDescriptor.h"
 #include "KernelVariants.h"
 #include "kernels/KernelDispatch.h"
@@ -26,24 +27,9 @@ extern "C" void memrefCopy(int64_t, void *, void *);
 
 template <int R> MemRef<float, R> view(float *p, std::vector<int64_t> sizes,
                                        std::vector<int64_t> strides) {
-  MemRef<float, R> m;
-  m.allocated = m.aligned = p;
-  m.offset = 0;
-  for (int i = 0; i < R; ++i) {
-    m.sizes[i] = sizes[i];
-    m.strides[i] = strides[i];
-  }
-  return m;
+  return llmc::test::desc<float, R>(p, std::move(sizes), std::move(strides));
 }
-
-std::vector<float> randomVec(size_t n, unsigned seed) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = d(g);
-  return v;
-}
+using llmc::test::randomVec;
 
 TEST(LinearKernel, MatchesReferenceBothLayouts) {
   // N = 130 covers full 64-column tiles and a right edge; M = 9 full 4-row

@@ -1,6 +1,7 @@
 // Packed linear kernels (f32 and bf16 weights, fused epilogues) against a
 // double-precision reference computed here from the unpacked weights, for
 // every kernel variant this CPU can run.
+#include "TestSupport.h"
 #include "api/MemRefDescriptor.h"
 #include "KernelVariants.h"
 #include "kernels/KernelDispatch.h"
@@ -31,26 +32,8 @@ extern "C" void _mlir_ciface_llmc_rt_linear_packed_bf16(MemRef<float, 2> *, MemR
 
 namespace {
 
-template <class T, int R>
-MemRef<T, R> desc(T *p, std::vector<int64_t> sizes, std::vector<int64_t> strides) {
-  MemRef<T, R> m;
-  m.allocated = m.aligned = p;
-  m.offset = 0;
-  for (int i = 0; i < R; ++i) {
-    m.sizes[i] = sizes[i];
-    m.strides[i] = strides[i];
-  }
-  return m;
-}
-
-std::vector<float> randomVec(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = d(g);
-  return v;
-}
+using llmc::test::desc;
+using llmc::test::randomVec;
 
 double bf16Round(float v) { return packed::fromBF16(packed::toBF16(v)); }
 

@@ -1,6 +1,7 @@
 // Weight-quantized (int8 / int4) linear kernel against a double-precision
 // reference computed here from QuantLayout.h's dequantize, for every kernel
 // variant this CPU can run, both the decode (GEMV) and prefill paths.
+#include "TestSupport.h"
 #include "api/MemRefDescriptor.h"
 #include "KernelVariants.h"
 #include "kernels/KernelDispatch.h"
@@ -30,26 +31,8 @@ extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *, MemRef<uin
 
 namespace {
 
-template <class T, int R>
-MemRef<T, R> desc(T *p, std::vector<int64_t> sizes, std::vector<int64_t> strides) {
-  MemRef<T, R> m;
-  m.allocated = m.aligned = p;
-  m.offset = 0;
-  for (int i = 0; i < R; ++i) {
-    m.sizes[i] = sizes[i];
-    m.strides[i] = strides[i];
-  }
-  return m;
-}
-
-std::vector<float> randomVec(size_t n, unsigned seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto &x : v)
-    x = d(g);
-  return v;
-}
+using llmc::test::desc;
+using llmc::test::randomVec;
 
 struct Case {
   int64_t M, K, N, nr;
