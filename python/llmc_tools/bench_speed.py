@@ -121,6 +121,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1,
                     help="split --reps over this many sweeps over all engines (robust to load changes)")
     ap.add_argument("--ablation", action="store_true", help="also the one-optimization-off table")
+    ap.add_argument("--ablation-skip", default="",
+                    help="ablation rows to leave out, by name (e.g. no-kernels: codegen-only is slow)")
     ap.add_argument("--llmc", type=Path, default=None, help="llmc binary (default $LLMC_BIN or build/bin/llmc)")
     ap.add_argument("--probe", type=Path, default=None, help="llmc-probe binary (default: next to llmc)")
     ap.add_argument("--quick-probe", action="store_true", help="short probe (smoke tests; not for results)")
@@ -272,8 +274,14 @@ def run_ablation(args, llmc: Path, prep, threads: list[int], prompts: list[int])
     variants += [("no runtime kernels", "--no-kernels (codegen only)", ["--no-kernels"], tmax)]
     if tmax > 1:
         variants += [("1 thread", "LLMC_NUM_THREADS=1", [], 1)]
+    skip = {x for x in args.ablation_skip.split(",") if x}
     out = []
     for name, how, flags, t in variants:
+        key = flags[0].lstrip("-").replace("disable=", "") if flags else name.replace(" ", "-")
+        if key in skip:
+            out.append({"variant": name, "how": how, "flags": flags, "threads": t, "tps": {},
+                        "error": "skipped (--ablation-skip)", "samples": {}})
+            continue
         lib_name = "fp32" if not flags else "fp32-" + flags[0].lstrip("-").replace("=", "-")
         lib = compile_variant(llmc, prep, lib_name, flags, args.compile_timeout)
         res = {"error": lib.error} if lib.error else run_engine("llmc", lib.path, t, args, p, args.decode)
