@@ -163,14 +163,9 @@ int runPerplexity() {
     text.pop_back();
 
   llmc_api api;
-  char err[1024];
-  // dlopen searches the library path for names without a slash.
-  std::string path = StringRef(library).contains('/') ? library : "./" + library;
-  if (llmc_load(path.c_str(), &api, err, sizeof err) != 0)
-    return fail(err);
   llmc_model *model = nullptr;
-  if (api.model_open(&model) != LLMC_OK)
-    return fail(api.last_error());
+  if (std::string error; !loadModel(library, api, model, error))
+    return fail(error);
   if (!api.model_is_causal_lm(model))
     return fail("'" + library + "' is not a causal language model (perplexity needs input_ids "
                 "in and next-token logits out)");

@@ -44,16 +44,9 @@ cl::opt<bool> ignoreEos("ignore-eos", cl::desc("Do not stop at end-of-sequence t
 
 int runRun() {
   llmc_api api;
-  char err[1024];
-  // dlopen searches the library path for names without a slash.
-  std::string path = StringRef(library).contains('/') ? library : "./" + library;
-  if (llmc_load(path.c_str(), &api, err, sizeof err) != 0) {
-    errs() << "llmc: " << err << "\n";
-    return 1;
-  }
   llmc_model *model = nullptr;
-  if (api.model_open(&model) != LLMC_OK) {
-    errs() << "llmc: " << api.last_error() << "\n";
+  if (std::string error; !loadModel(library, api, model, error)) {
+    errs() << "llmc: " << error << "\n";
     return 1;
   }
   if (!api.model_is_causal_lm(model)) {

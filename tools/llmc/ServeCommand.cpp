@@ -569,13 +569,9 @@ int runServe() {
     setenv("LLMC_NUM_THREADS", n.c_str(), 0);
   }
   llmc_api api;
-  char err[1024];
-  std::string path = StringRef(library).contains('/') ? library : "./" + library;
-  if (llmc_load(path.c_str(), &api, err, sizeof err) != 0)
-    return fail(err);
   llmc_model *model = nullptr;
-  if (api.model_open(&model) != LLMC_OK)
-    return fail(api.last_error());
+  if (std::string error; !loadModel(library, api, model, error))
+    return fail(error);
   if (!api.model_is_causal_lm(model))
     return fail("'" + library + "' is not a causal language model");
   bool bos = addBos == "yes";
