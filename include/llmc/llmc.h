@@ -99,6 +99,39 @@ llmc_status llmc_session_prefill(llmc_session *session, const int32_t *tokens,
                                  size_t num_tokens);
 llmc_status llmc_session_decode(llmc_session *session, int32_t token);
 
+/*--- Batched steps over a paged KV cache -----------------------------------*/
+/* Libraries of decoders are compiled with a second entry (llmc-batch-step)
+ * that runs one step of many sequences at once: each sequence brings new
+ * tokens (a prompt chunk or one decode token) at its own position, and its
+ * KV cache lives in fixed-size blocks of a shared pool, addressed through
+ * the sequence's block table. The caller (a scheduler, see
+ * include/llmc/llmc_serving.h) owns the block tables. */
+typedef struct llmc_kv_pool llmc_kv_pool;
+
+int llmc_model_has_batch_step(const llmc_model *model);
+/* Bytes of one block of `block_size` tokens (all layers, keys and values). */
+int64_t llmc_kv_block_bytes(const llmc_model *model, int32_t block_size);
+llmc_status llmc_kv_pool_create(llmc_model *model, int32_t num_blocks,
+                                int32_t block_size, llmc_kv_pool **out);
+void llmc_kv_pool_destroy(llmc_kv_pool *pool);
+/* Copies block `src` to block `dst` in every layer (copy-on-write). */
+llmc_status llmc_kv_pool_copy_block(llmc_kv_pool *pool, int32_t src, int32_t dst);
+
+typedef struct llmc_batch_seq {
+  const int32_t *tokens;      /* new tokens of this sequence */
+  int32_t num_tokens;         /* >= 1 */
+  int32_t position;           /* tokens of the sequence already in its blocks */
+  const int32_t *block_table; /* physical block of logical block 0, 1, ... */
+  int32_t num_blocks;         /* covers position + num_tokens tokens */
+  int32_t want_logits;        /* 1: return logits after its last new token */
+} llmc_batch_seq;
+
+/* Runs the model once on all sequences (their new K/V go into their
+ * blocks). `logits` receives vocab floats for each sequence with
+ * want_logits, in order. Sequences must not share a block they write. */
+llmc_status llmc_batch_step(llmc_kv_pool *pool, const llmc_batch_seq *seqs,
+                            int32_t num_seqs, float *logits);
+
 /*--- Sampling -------------------------------------------------------------*/
 typedef struct llmc_sampling_params {
   float temperature; /* <= 0: greedy (argmax) */

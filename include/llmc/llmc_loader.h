@@ -45,6 +45,12 @@ typedef struct llmc_api {
   int32_t (*token_bos)(const llmc_model *);
   int32_t (*token_eos)(const llmc_model *);
   int (*token_is_end)(const llmc_model *, int32_t);
+  int (*model_has_batch_step)(const llmc_model *);
+  int64_t (*kv_block_bytes)(const llmc_model *, int32_t);
+  llmc_status (*kv_pool_create)(llmc_model *, int32_t, int32_t, llmc_kv_pool **);
+  void (*kv_pool_destroy)(llmc_kv_pool *);
+  llmc_status (*kv_pool_copy_block)(llmc_kv_pool *, int32_t, int32_t);
+  llmc_status (*batch_step)(llmc_kv_pool *, const llmc_batch_seq *, int32_t, float *);
 } llmc_api;
 
 /* Returns 0 on success; on failure writes a message into err. */
@@ -88,6 +94,12 @@ static inline int llmc_load(const char *path, llmc_api *api, char *err, size_t e
   LLMC_SYM(token_bos, "llmc_token_bos")
   LLMC_SYM(token_eos, "llmc_token_eos")
   LLMC_SYM(token_is_end, "llmc_token_is_end")
+  LLMC_SYM(model_has_batch_step, "llmc_model_has_batch_step")
+  LLMC_SYM(kv_block_bytes, "llmc_kv_block_bytes")
+  LLMC_SYM(kv_pool_create, "llmc_kv_pool_create")
+  LLMC_SYM(kv_pool_destroy, "llmc_kv_pool_destroy")
+  LLMC_SYM(kv_pool_copy_block, "llmc_kv_pool_copy_block")
+  LLMC_SYM(batch_step, "llmc_batch_step")
 #undef LLMC_SYM
   if (api->abi_version() != LLMC_ABI_VERSION) {
     snprintf(err, errlen, "'%s' has ABI version %u, this program expects %u", path,

@@ -46,15 +46,20 @@ typedef enum llmc_serving_status {
 } llmc_serving_status;
 
 typedef struct llmc_engine_options {
-  int32_t block_size;       /* tokens per KV block (default 16) */
+  int32_t block_size;       /* tokens per KV block (default 8: the last, partly filled block of
+                               a sequence wastes half a block on average) */
   int64_t kv_budget_bytes;  /* KV-cache memory budget (default 256 MiB) */
   int32_t max_batch_tokens; /* tokens per step, decode + prefill chunks (default 512) */
   int32_t max_running;      /* running sequences (default 64; at most max_batch_tokens) */
   int32_t queue_limit;      /* waiting requests before submit refuses (default 256) */
   int32_t max_context;      /* tokens per sequence, prompt + output (default 2048) */
   int32_t prefix_sharing;   /* share identical full prompt blocks (default 1) */
-  int32_t executor_threads; /* threads running the sequences of a step (default 1); with more,
-                               give the model's kernels fewer (LLMC_NUM_THREADS) */
+  int32_t executor_threads; /* session executor: threads running the sequences of a step
+                               (default 1); with more, give the model's kernels fewer
+                               (LLMC_NUM_THREADS) */
+  int32_t paged;            /* 1 (default): run each step as one compiled batch step with KV
+                               in the budget's blocks, if the library has a batch step;
+                               0: one llmc session per sequence */
 } llmc_engine_options;
 
 void llmc_engine_options_init(llmc_engine_options *options);

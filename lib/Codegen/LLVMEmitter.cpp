@@ -57,15 +57,16 @@ static std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const TargetOption
   return tm;
 }
 
-/// `void llmc_main_packed(void **args)` calls `_mlir_ciface_llmc_main` with
-/// args[0..N): the runtime calls models of any arity through it.
-static void addPackedEntry(llvm::Module &m) {
-  llvm::Function *entry = m.getFunction("_mlir_ciface_llmc_main");
+/// `void <name>_packed(void **args)` calls `_mlir_ciface_<name>` with
+/// args[0..N): the runtime calls models of any arity through it. Entries:
+/// llmc_main (one sequence) and llmc_step (a ragged batch), if present.
+static void addPackedEntry(llvm::Module &m, StringRef name) {
+  llvm::Function *entry = m.getFunction(("_mlir_ciface_" + name).str());
   if (!entry)
     return;
   // The model body is one large function; inlining it into each wrapper
   // would only multiply code size and compile time.
-  if (llvm::Function *body = m.getFunction("llmc_main"))
+  if (llvm::Function *body = m.getFunction(name))
     body->addFnAttr(llvm::Attribute::NoInline);
   entry->addFnAttr(llvm::Attribute::NoInline);
   for (llvm::Function &f : m)
@@ -75,7 +76,7 @@ static void addPackedEntry(llvm::Module &m) {
   auto *ptrTy = llvm::PointerType::getUnqual(ctx);
   auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptrTy}, false);
   auto *packed = llvm::Function::Create(fnTy, llvm::GlobalValue::ExternalLinkage,
-                                        "llmc_main_packed", m);
+                                        (name + "_packed").str(), m);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", packed));
   SmallVector<llvm::Value *> args;
   for (unsigned i = 0; i < entry->arg_size(); ++i) {
@@ -97,7 +98,8 @@ translate(ModuleOp module, llvm::LLVMContext &llvmCtx, llvm::TargetMachine &tm, 
     module.emitError("translation to LLVM IR failed");
     return nullptr;
   }
-  addPackedEntry(*llvmModule);
+  addPackedEntry(*llvmModule, "llmc_main");
+  addPackedEntry(*llvmModule, "llmc_step");
   llvmModule->setTargetTriple(tm.getTargetTriple());
   llvmModule->setDataLayout(tm.createDataLayout());
   auto opt = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &tm);

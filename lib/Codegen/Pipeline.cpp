@@ -8,6 +8,8 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/X86TargetParser.h"
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace llmc {
@@ -39,7 +41,8 @@ int64_t preferredPanelWidth(const std::string &cpu) {
 
 const std::vector<std::string> &optimizationNames() {
   static const std::vector<std::string> names{"fuse-rms-norm", "fuse-gate-up", "fuse-qkv",
-                                              "fuse-epilogue", "pack-weights", "plan-memory"};
+                                              "fuse-epilogue", "pack-weights", "plan-memory",
+                                              "fuse-rope"};
   return names;
 }
 
@@ -57,18 +60,55 @@ static std::string optimizationPasses(const PipelineOptions &opts) {
   // different magnitude into one quantization group (measured on SmolLM2,
   // int4 group 32, first 5 WikiText-2 chunks: PPL 36.5 folded, 29.2 not).
   // The norms of quantized layers then stay separate ops.
-  bool quantize = opts.useKernels && opts.quantBits;
-  if (!quantize)
+  bool quantize = opts.useKernels && (opts.quantBits || opts.instrumentLinears);
+  // Pruning runs where quantization does (before the gain folding), so
+  // Wanda's input statistics are those of the model's own linear inputs and
+  // magnitude sees the stored weights (scoring the gain-folded ones was
+  // worse on SmolLM2: 2:4 PPL 25384 vs 3716, docs/Sparsity.md).
+  bool prune = opts.useKernels && !opts.sparsityPattern.empty();
+  if (!quantize && !prune)
     add("fuse-rms-norm");
   add("fuse-gate-up");
   add("fuse-qkv");
   add("fuse-epilogue");
-  if (quantize) {
-    passes.push_back("llmc-quantize-weights{bits=" + std::to_string(opts.quantBits) +
-                     " group=" + std::to_string(opts.quantGroup) +
-                     " symmetric=" + (opts.quantSymmetric ? "true" : "false") +
-                     " panel=" + std::to_string(opts.panel) +
-                     " keep-lm-head=" + (opts.quantKeepLmHead ? "true" : "false") + "}");
+  add("fuse-rope"); // independent of the linear-layer passes around it
+  if (prune) {
+    std::string o = "llmc-prune-weights{pattern=" + opts.sparsityPattern +
+                    " sparsity=" + std::to_string(opts.sparsity) + " method=" + opts.pruneMethod +
+                    " norm-gain=" + (opts.pruneNormGain ? "true" : "false");
+    if (!opts.pruneStats.empty())
+      o += " stats=\"" + opts.pruneStats + "\"";
+    passes.push_back(o + "}");
+    if (!quantize)
+      add("fuse-rms-norm");
+    // Sparse panels: the dense panel width for 2:4 (whole vectors of
+    // columns), half of it for unstructured (less padding per panel).
+    // With --quantize=int4 the 2:4 layers keep int4 values (before the
+    // quantizer, which takes what is left dense: the LM head).
+    if (opts.sparseKernels)
+      passes.push_back("llmc-pack-sparse-weights{panel=" + std::to_string(opts.panel) +
+                       " unstructured-panel=" + std::to_string(std::max<int64_t>(1, opts.panel / 2)) +
+                       " bits=" + (quantize && opts.quantBits == 4 ? "4" : "32") + "}");
+  }
+  if (quantize && opts.instrumentLinears) {
+    passes.push_back("llmc-instrument-linears");
+    add("fuse-rms-norm");
+  } else if (quantize) {
+    std::string q = "llmc-quantize-weights{bits=" + std::to_string(opts.quantBits) +
+                    " group=" + std::to_string(opts.quantGroup) +
+                    " symmetric=" + (opts.quantSymmetric ? "true" : "false") +
+                    " panel=" + std::to_string(opts.panel) +
+                    " keep-lm-head=" + (opts.quantKeepLmHead ? "true" : "false") +
+                    " method=" + opts.quantMethod + " embedding=" + opts.quantEmbedding +
+                    " act-order=" + (opts.quantActOrder ? "true" : "false") +
+                    " clip-search=" + (opts.quantClipSearch ? "true" : "false");
+    if (!opts.quantLmHead.empty())
+      q += " lm-head=" + opts.quantLmHead;
+    if (!opts.quantCalibration.empty())
+      q += " calibration=\"" + opts.quantCalibration + "\"";
+    if (!opts.quantReport.empty())
+      q += " report=\"" + opts.quantReport + "\"";
+    passes.push_back(q + "}");
     add("fuse-rms-norm");
   }
   if (opts.useKernels && opts.enabled("pack-weights"))
@@ -85,11 +125,17 @@ void buildRaisingPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   if (opts.raise) {
     p += std::string(",llmc-raise-kv-cache,func.func(") + kFunctionRaisingPasses +
          "),canonicalize,cse";
-    if (opts.logitsLast)
-      p += ",llmc-logits-last";
     std::string opt = optimizationPasses(opts);
     if (!opt.empty())
       p += ",func.func(" + opt + "),canonicalize,cse";
+    // After packing, so @step shares @main's packed weights; before
+    // logits-last, which changes @main's head.
+    if (opts.batchStep && opts.useKernels)
+      p += ",llmc-batch-step";
+    if (opts.logitsLast)
+      p += ",llmc-logits-last";
+    if ((opts.batchStep && opts.useKernels) || opts.logitsLast)
+      p += ",canonicalize,cse";
   }
   addTextual(pm, p);
 }
@@ -106,7 +152,7 @@ void buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
 void buildBackendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   addTextual(pm, "one-shot-bufferize{unknown-type-conversion=identity-layout-map},canonicalize");
   if (opts.enabled("plan-memory"))
-    addTextual(pm, "func.func(llmc-plan-memory),canonicalize");
+    addTextual(pm, "llmc-plan-memory,canonicalize");
   addTextual(pm,
              "llmc-externalize-weights,"
              "ownership-based-buffer-deallocation,canonicalize,"

@@ -8,6 +8,7 @@
 // Perplexity needs every position, so it is opt-in (`--logits=last`).
 //
 //===----------------------------------------------------------------------===//
+#include "LMHead.h"
 #include "llmc/Transforms/Passes.h"
 
 namespace llmc {
@@ -25,64 +26,56 @@ struct LogitsLastPass : public llmc::impl::LogitsLastBase<LogitsLastPass> {
     auto main = getOperation().lookupSymbol<func::FuncOp>("main");
     if (!main || main.isExternal())
       return;
-    auto ret = cast<func::ReturnOp>(main.front().getTerminator());
-    for (unsigned r = 0; r < main.getNumResults(); ++r) {
-      auto name = main.getResultAttrOfType<StringAttr>(r, "llmc.name");
-      if (!name || name.getValue() != "logits")
-        continue;
-      auto head = ret.getOperand(r).getDefiningOp<llm::LinearOp>();
-      auto yt = cast<RankedTensorType>(ret.getOperand(r).getType());
-      if (!head || yt.getRank() != 3 || head.getResidual()) {
-        main.emitWarning("--logits=last: the `logits` output is not an LM-head linear of "
-                         "[batch, seq, hidden]; logits stay computed for every position");
-        return;
-      }
-      OpBuilder b(head);
-      Location loc = head.getLoc();
-      Value x = head.getInput();
-      // Slice before a final norm that only feeds the head: normalize one row.
-      auto norm = x.getDefiningOp<llm::RMSNormOp>();
-      if (norm && norm->hasOneUse())
-        x = norm.getInput();
-      else
-        norm = {};
-      auto xt = cast<RankedTensorType>(x.getType());
-      Value seq = tensor::DimOp::create(b, loc, x, 1);
-      Value last = arith::SubIOp::create(b, loc, seq, arith::ConstantIndexOp::create(b, loc, 1));
-      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), OpFoldResult(last), b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes{
-          xt.isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, x, 0).getResult())
-                             : OpFoldResult(b.getIndexAttr(xt.getDimSize(0))),
-          b.getIndexAttr(1), b.getIndexAttr(xt.getDimSize(2))};
-      SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({xt.getDimSize(0), 1, xt.getDimSize(2)},
-                                             xt.getElementType());
-      Value lastRow = tensor::ExtractSliceOp::create(b, loc, sliceType, x, offsets, sizes, strides);
-      if (norm) {
-        auto newNorm = cast<llm::RMSNormOp>(b.clone(*norm));
-        newNorm.getInputMutable().assign(lastRow);
-        newNorm.getResult().setType(sliceType);
-        lastRow = newNorm.getResult();
-      }
-      auto outType = RankedTensorType::get({yt.getDimSize(0), 1, yt.getDimSize(2)},
-                                           yt.getElementType());
-      auto newHead = cast<llm::LinearOp>(b.clone(*head));
-      newHead.getInputMutable().assign(lastRow);
-      newHead.getResult().setType(outType);
-      ret->setOperand(r, newHead.getResult());
-      if (head->use_empty())
-        head->erase();
-      if (norm && norm->use_empty())
-        norm->erase();
-      SmallVector<Type> results(main.getResultTypes());
-      results[r] = outType;
-      main.setFunctionType(FunctionType::get(&getContext(), main.getArgumentTypes(), results));
-      if (auto dims = main.getResultAttrOfType<ArrayAttr>(r, "llmc.dims"); dims && dims.size() == 3)
-        main.setResultAttr(r, "llmc.dims",
-                           b.getArrayAttr({dims[0], b.getStringAttr("1"), dims[2]}));
+    std::optional<unsigned> r = lmhead::logitsResult(main);
+    if (!r) {
+      main.emitWarning("--logits=last: no output named `logits`; nothing changed");
       return;
     }
-    main.emitWarning("--logits=last: no output named `logits`; nothing changed");
+    std::string why;
+    Operation *head = lmhead::rowwiseHead(main, *r, why);
+    if (!head) {
+      main.emitWarning("--logits=last: ") << why << "; logits stay computed for every position";
+      return;
+    }
+    OpBuilder b(head);
+    Location loc = head->getLoc();
+    Value x = head->getOperand(0);
+    // Slice before a final norm that only feeds the head: normalize one row.
+    auto norm = x.getDefiningOp<llm::RMSNormOp>();
+    if (norm && norm->hasOneUse())
+      x = norm.getInput();
+    else
+      norm = {};
+    auto xt = cast<RankedTensorType>(x.getType());
+    Value seq = tensor::DimOp::create(b, loc, x, 1);
+    Value last = arith::SubIOp::create(b, loc, seq, arith::ConstantIndexOp::create(b, loc, 1));
+    SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), OpFoldResult(last), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{
+        xt.isDynamicDim(0) ? OpFoldResult(tensor::DimOp::create(b, loc, x, 0).getResult())
+                           : OpFoldResult(b.getIndexAttr(xt.getDimSize(0))),
+        b.getIndexAttr(1), b.getIndexAttr(xt.getDimSize(2))};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    auto sliceType = RankedTensorType::get({xt.getDimSize(0), 1, xt.getDimSize(2)},
+                                           xt.getElementType());
+    Value lastRow = tensor::ExtractSliceOp::create(b, loc, sliceType, x, offsets, sizes, strides);
+    if (norm) {
+      auto newNorm = cast<llm::RMSNormOp>(b.clone(*norm));
+      newNorm.getInputMutable().assign(lastRow);
+      newNorm.getResult().setType(sliceType);
+      lastRow = newNorm.getResult();
+    }
+    Value logits = lmhead::cloneHeadOnRows(b, head, lastRow);
+    auto ret = cast<func::ReturnOp>(main.front().getTerminator());
+    ret->setOperand(*r, logits);
+    if (head->use_empty())
+      head->erase();
+    if (norm && norm->use_empty())
+      norm->erase();
+    SmallVector<Type> results(main.getResultTypes());
+    results[*r] = logits.getType();
+    main.setFunctionType(FunctionType::get(&getContext(), main.getArgumentTypes(), results));
+    if (auto dims = main.getResultAttrOfType<ArrayAttr>(*r, "llmc.dims"); dims && dims.size() == 3)
+      main.setResultAttr(*r, "llmc.dims", b.getArrayAttr({dims[0], b.getStringAttr("1"), dims[2]}));
   }
 };
 } // namespace

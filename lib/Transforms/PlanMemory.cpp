@@ -148,10 +148,15 @@ int64_t lastUse(memref::AllocOp alloc, Block &entry, const DenseMap<Operation *,
 }
 
 struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
+  // A module pass: the runtime hook is declared once at module level, which
+  // a function pass running @main and @step in parallel could not do safely.
   void runOnOperation() override {
-    func::FuncOp fn = getOperation();
-    if (fn.isExternal())
-      return;
+    for (auto fn : llvm::to_vector(getOperation().getOps<func::FuncOp>()))
+      if (!fn.isExternal())
+        planFunction(fn);
+  }
+
+  void planFunction(func::FuncOp fn) {
     Block &entry = fn.front();
     DenseMap<Operation *, int64_t> pos;
     int64_t i = 0;
@@ -304,7 +309,7 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
 
   /// Calls llmc_rt_note_activation_memory(arena bytes, sum of buffers).
   void reportToRuntime(OpBuilder &b, Location loc, Value arena, Value total) {
-    auto module = getOperation()->getParentOfType<ModuleOp>();
+    ModuleOp module = getOperation();
     StringRef name = "llmc_rt_note_activation_memory";
     auto fnType = b.getFunctionType({b.getI64Type(), b.getI64Type()}, {});
     auto callee = module.lookupSymbol<func::FuncOp>(name);

@@ -2,16 +2,38 @@
 //
 // Decode streams every weight byte once per token, so bytes per weight set
 // its speed: int8 reads 4x and int4 8x fewer bytes than f32. Constant
-// linear weights are quantized round-to-nearest (include/llmc/QuantLayout.h)
-// into the panel layout the runtime's quantized kernels read; the fused
-// prologue/epilogues of the linear carry over. `keep-lm-head` leaves the
-// layer producing the `logits` output in full precision (it is the most
-// sensitive one and, with tied embeddings, the embedding table stays f32).
+// linear weights are quantized (include/llmc/QuantLayout.h) into the panel
+// layout the runtime's quantized kernels read; the fused prologue/epilogues
+// of the linear carry over.
+//
+// Methods: round to nearest, or GPTQ (include/llmc/Gptq.h) from the input
+// statistics of an instrumented run (include/llmc/CalibrationStats.h),
+// matched to the linears by their number among the candidates
+// (QuantCandidates.h) and checked by shape.
+//
+// Mixed precision: the layer producing `logits` (the most sensitive one)
+// can get its own scheme or stay f32 (`lm-head`, `keep-lm-head`), and the
+// embedding table can be quantized too (`embedding`): it becomes an
+// llm.quantized_embedding over W = table^T, which is the LM head's layout,
+// so a tied table (head weight == table^T, same scheme) is stored once.
+// Every choice goes to the `report` (JSON).
 //
 //===----------------------------------------------------------------------===//
 #include "ConstantWeights.h"
+#include "QuantCandidates.h"
+#include "llmc/CalibrationStats.h"
+#include "llmc/Gptq.h"
 #include "llmc/QuantLayout.h"
 #include "llmc/Transforms/Passes.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+#include <memory>
+#include <optional>
 
 namespace llmc {
 #define GEN_PASS_DEF_QUANTIZEWEIGHTS
@@ -23,47 +45,164 @@ using namespace llmc;
 
 namespace {
 
-/// True if `op` produces the function's `logits` result.
-bool feedsLogits(llm::LinearOp op) {
-  auto fn = op->getParentOfType<func::FuncOp>();
-  for (OpOperand &use : op.getResult().getUses())
-    if (isa<func::ReturnOp>(use.getOwner()))
-      if (auto name = fn.getResultAttrOfType<StringAttr>(use.getOperandNumber(), "llmc.name"))
-        if (name.getValue() == "logits")
-          return true;
-  return false;
+/// "f32" (bits 0), "int8" or "int4"; nullopt if unknown.
+std::optional<int> parseChoice(StringRef s) {
+  if (s == "f32")
+    return 0;
+  if (s == "int8")
+    return 8;
+  if (s == "int4")
+    return 4;
+  return std::nullopt;
 }
+
+std::string schemeName(const quant::Scheme &s) {
+  return "int" + std::to_string(s.bits) + (s.group ? "-g" + std::to_string(s.group) : "-channel") +
+         (s.symmetric ? "-sym" : "-asym");
+}
+
+/// The resource name of a weight constant, without suffix.
+std::string baseName(Value v) {
+  std::string n = weights::nameOf(v, "");
+  return n.substr(0, n.size() - 1);
+}
+
+/// A quantized weight's constants.
+struct QuantizedTensor {
+  quant::Layout layout;
+  Value codes, scales, zeros;
+};
+
+struct ReportEntry {
+  std::string name, kind, scheme, method, note, sharedWith;
+  int64_t K = 0, N = 0, bytes = 0;
+  std::optional<double> error, rtnError;
+};
 
 struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeightsPass> {
   using QuantizeWeightsBase::QuantizeWeightsBase;
 
+  std::shared_ptr<calib::Reader> stats; // per run (shared_ptr: passes are copyable)
+  std::vector<ReportEntry> choices;
+  // The quantized LM head, for a tied embedding table to share.
+  std::optional<QuantizedTensor> head;
+  std::vector<float> headWeight; // logical [K, N], row-major
+  std::string headName;
+
   void runOnOperation() override {
+    func::FuncOp fn = getOperation();
+    choices.clear();
+    stats.reset();
+    head.reset();
+    auto fail = [&](const Twine &msg) {
+      fn.emitError("llmc-quantize-weights: ") << msg;
+      signalPassFailure();
+    };
     quant::Scheme scheme{int(bits), group, symmetric};
-    if (std::string e = quant::validate(scheme); !e.empty()) {
-      getOperation().emitError("llmc-quantize-weights: ") << e;
-      return signalPassFailure();
+    if (std::string e = quant::validate(scheme); !e.empty())
+      return fail(e);
+    std::optional<int> headBits = lmHead.empty() ? std::optional<int>(int(bits)) : parseChoice(lmHead);
+    std::optional<int> embBits = parseChoice(embedding);
+    if (!headBits || !embBits)
+      return fail("lm-head and embedding must be f32, int8 or int4 (got '" + lmHead + "', '" + embedding + "')");
+    if (keepLmHead) {
+      if (!lmHead.empty() && *headBits != 0)
+        return fail("keep-lm-head contradicts lm-head=" + lmHead);
+      headBits = 0;
     }
-    SmallVector<llm::LinearOp> todo;
-    getOperation().walk([&](llm::LinearOp op) {
-      if (!op.isPacked() && weights::isReadableF32Constant(op.getWeight()) &&
-          cast<RankedTensorType>(op.getWeight().getType()).getRank() == 2 &&
-          !(keepLmHead && feedsLogits(op)))
-        todo.push_back(op);
-    });
-    for (llm::LinearOp op : todo)
-      if (failed(quantize(op, scheme)))
+    if (method != "rtn" && method != "gptq")
+      return fail("unknown method '" + method + "' (rtn or gptq)");
+    if (method == "gptq" && calibration.empty())
+      return fail("method=gptq needs calibration statistics (llmc compile --calibration=FILE)");
+
+    SmallVector<llm::LinearOp> cands = quantcand::candidates(fn);
+    if (!calibration.empty() && !cands.empty()) {
+      stats = std::make_shared<calib::Reader>();
+      if (std::string e = stats->open(calibration); !e.empty())
+        return fail(e);
+      const auto &entries = stats->entries();
+      if (entries.size() != cands.size())
+        return fail(Twine("the calibration statistics describe ") + Twine(entries.size()) +
+                    " linears, this compile has " + Twine(cands.size()) +
+                    " (were they collected from the same model with the same --disable options?)");
+      for (size_t i = 0; i < cands.size(); ++i) {
+        auto [K, N] = quantcand::weightShape(cands[i]);
+        if (entries[i].K != 0 && (entries[i].K != K || entries[i].N != N)) { // K 0: never ran
+          cands[i].emitError("llmc-quantize-weights: calibration statistics of linear ")
+              << i << " are for K x N = " << entries[i].K << " x " << entries[i].N << ", this linear is " << K
+              << " x " << N;
+          return signalPassFailure();
+        }
+      }
+    }
+    for (size_t i = 0; i < cands.size(); ++i) {
+      llm::LinearOp op = cands[i];
+      bool isHead = quantcand::feedsLogits(op);
+      quant::Scheme s = scheme;
+      s.bits = isHead ? *headBits : int(bits);
+      if (failed(quantize(op, i, s, isHead)))
         return signalPassFailure();
+    }
+    quant::Scheme embScheme = scheme;
+    embScheme.bits = *embBits;
+    SmallVector<llm::EmbeddingOp> embs;
+    fn.walk([&](llm::EmbeddingOp op) { embs.push_back(op); });
+    for (llm::EmbeddingOp op : embs)
+      if (failed(quantizeEmbedding(op, embScheme)))
+        return signalPassFailure();
+    if (!choices.empty() && !report.getValue().empty())
+      if (failed(writeReport()))
+        return signalPassFailure();
+    stats.reset();
+    head.reset();
+    headWeight = {};
   }
 
-  LogicalResult quantize(llm::LinearOp op, const quant::Scheme &scheme) {
-    auto wt = cast<RankedTensorType>(op.getWeight().getType());
+  OpBuilder entryBuilder() {
+    OpBuilder b(&getContext());
+    b.setInsertionPointToStart(&getOperation().front());
+    return b;
+  }
+
+  QuantizedTensor createConstants(Location loc, const quant::Layout &l, Value namedAfter,
+                                  const std::vector<uint8_t> &codes, const std::vector<uint16_t> &scales,
+                                  const std::vector<uint8_t> &zeros) {
+    OpBuilder b = entryBuilder();
+    auto bytesConst = [&](ArrayRef<uint8_t> data, StringRef suffix) {
+      auto t = RankedTensorType::get({(int64_t)data.size()}, b.getIntegerType(8, false));
+      return weights::createConstant(b, loc, t, weights::nameOf(namedAfter, suffix),
+                                     [&](void *p) { std::memcpy(p, data.data(), data.size()); });
+    };
+    QuantizedTensor q{l, bytesConst(codes, "codes"), Value(), Value()};
+    auto st = RankedTensorType::get({(int64_t)scales.size()}, b.getIntegerType(16));
+    q.scales = weights::createConstant(b, loc, st, weights::nameOf(namedAfter, "scales"), [&](void *p) {
+      std::memcpy(p, scales.data(), scales.size() * 2);
+    });
+    if (!l.scheme.symmetric)
+      q.zeros = bytesConst(zeros, "zeros");
+    return q;
+  }
+
+  LogicalResult quantize(llm::LinearOp op, size_t id, const quant::Scheme &scheme, bool isHead) {
+    auto [k, cols] = quantcand::weightShape(op);
     bool tr = op.getTransposeWeight();
-    int64_t k = tr ? wt.getDimSize(1) : wt.getDimSize(0);
-    int64_t cols = tr ? wt.getDimSize(0) : wt.getDimSize(1);
+    ReportEntry r;
+    r.name = baseName(op.getWeight());
+    r.kind = isHead ? "lm_head" : "linear";
+    r.K = k;
+    r.N = cols;
     int64_t n = op.getGated() ? cols / 2 : cols;
     int64_t nr = panel;
-    if (op.getGated() && n % nr != 0)
-      return success(); // the gated quantized kernel pairs whole panels; stays f32
+    if (scheme.bits == 0 || (op.getGated() && n % nr != 0)) {
+      // The gated quantized kernel pairs whole panels; such layers stay f32.
+      r.scheme = "f32";
+      r.method = "none";
+      r.bytes = k * cols * 4;
+      if (scheme.bits != 0)
+        r.note = "gated width is not a multiple of the panel";
+      choices.push_back(r);
+      return success();
+    }
     std::string error;
     quant::Layout l = quant::makeLayout(scheme, k, cols, nr, &error);
     if (!error.empty())
@@ -71,31 +210,164 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     auto w = weights::readF32(op.getWeight());
     std::vector<uint8_t> codes(l.codeBytes()), zeros(l.numParams());
     std::vector<uint16_t> scales(l.numParams());
-    error = quant::quantizeRTN(w->data(), tr, l, codes.data(), scales.data(),
-                               scheme.symmetric ? nullptr : zeros.data());
+    uint8_t *zp = scheme.symmetric ? nullptr : zeros.data();
+    std::vector<double> H;
+    bool haveH = stats && stats->entries()[id].tokens > 0;
+    if (method == "gptq" && !haveH)
+      return op.emitError("llmc-quantize-weights: linear ") << id << " never ran during calibration";
+    if (haveH && !stats->readGram(id, H))
+      return op.emitError("llmc-quantize-weights: cannot read the calibration statistics of linear ") << id;
+    // RTN's quantization too, for comparison in the report (GPTQ only).
+    std::vector<uint8_t> rc, rz;
+    std::vector<uint16_t> rs;
+    if (method == "gptq") {
+      gptq::Options go;
+      go.actOrder = actOrder;
+      go.clipSearch = clipSearch;
+      go.dampFraction = damp;
+      error = gptq::quantize(w->data(), tr, H.data(), l, go, codes.data(), scales.data(), zp);
+      if (error.empty()) {
+        rc.resize(l.codeBytes());
+        rz.resize(l.numParams());
+        rs.resize(l.numParams());
+        error = quant::quantizeRTN(w->data(), tr, l, rc.data(), rs.data(), scheme.symmetric ? nullptr : rz.data());
+      }
+    } else {
+      error = quant::quantizeRTN(w->data(), tr, l, codes.data(), scales.data(), zp);
+    }
     if (!error.empty())
       return op.emitError("cannot quantize: ") << error;
+    if (haveH) {
+      std::vector<gptq::QuantizedView> views{{codes.data(), scales.data(), zeros.data()}};
+      if (!rc.empty())
+        views.push_back({rc.data(), rs.data(), rz.data()});
+      std::vector<double> e = gptq::relativeOutputErrors(w->data(), tr, H.data(), l, views);
+      r.error = e[0];
+      if (e.size() > 1)
+        r.rtnError = e[1];
+    }
+    r.scheme = schemeName(scheme);
+    r.method = method;
+    r.bytes = l.totalBytes();
+    QuantizedTensor q = createConstants(op.getLoc(), l, op.getWeight(), codes, scales, zeros);
+    if (isHead && !op.getGated()) {
+      head = q;
+      headName = r.name;
+      headWeight.resize(size_t(k * cols));
+      for (int64_t kk = 0; kk < k; ++kk)
+        for (int64_t nn = 0; nn < cols; ++nn)
+          headWeight[kk * cols + nn] = quant::weightAt(w->data(), tr, kk, nn, k, cols);
+    }
+    choices.push_back(r);
     OpBuilder b(op);
-    Location loc = op.getLoc();
-    auto bytesConst = [&](ArrayRef<uint8_t> data, StringRef suffix) {
-      auto t = RankedTensorType::get({(int64_t)data.size()}, b.getIntegerType(8, false));
-      return weights::createConstant(b, loc, t, weights::nameOf(op.getWeight(), suffix),
-                                     [&](void *p) { std::memcpy(p, data.data(), data.size()); });
-    };
-    Value codesV = bytesConst(codes, "codes");
-    auto st = RankedTensorType::get({(int64_t)scales.size()}, b.getIntegerType(16));
-    Value scalesV = weights::createConstant(b, loc, st, weights::nameOf(op.getWeight(), "scales"),
-                                            [&](void *p) {
-                                              std::memcpy(p, scales.data(), scales.size() * 2);
-                                            });
-    Value zerosV = scheme.symmetric ? Value() : bytesConst(zeros, "zeros");
-    auto q = llm::QuantizedLinearOp::create(
-        b, loc, op.getType(), op.getInput(), codesV, scalesV, zerosV, op.getBias(),
+    auto qop = llm::QuantizedLinearOp::create(
+        b, op.getLoc(), op.getType(), op.getInput(), q.codes, q.scales, q.zeros, op.getBias(),
         op.getResidual(), b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.group),
-        b.getI64IntegerAttr(nr), b.getBoolAttr(scheme.symmetric), op.getRmsEpsilonAttr(),
-        op.getGatedAttr());
-    op.getResult().replaceAllUsesWith(q.getResult());
+        b.getI64IntegerAttr(nr), b.getBoolAttr(scheme.symmetric), op.getRmsEpsilonAttr(), op.getGatedAttr());
+    op.getResult().replaceAllUsesWith(qop.getResult());
     op.erase();
+    return success();
+  }
+
+  /// The table [V, E] as W = table^T ([E, V]); shares the head's tensors
+  /// when the head's weight is exactly W and was quantized the same way.
+  LogicalResult quantizeEmbedding(llm::EmbeddingOp op, const quant::Scheme &scheme) {
+    auto tt = cast<RankedTensorType>(op.getTable().getType());
+    if (!weights::isReadableF32Constant(op.getTable()) || tt.getRank() != 2)
+      return success(); // a run-time table stays as it is
+    const int64_t V = tt.getDimSize(0), E = tt.getDimSize(1);
+    ReportEntry r;
+    r.name = baseName(op.getTable());
+    r.kind = "embedding";
+    r.K = V; // the table's shape; it is stored as W = table^T
+    r.N = E;
+    if (scheme.bits == 0) { // embedding=f32: only reported
+      r.scheme = "f32";
+      r.method = "none";
+      r.bytes = V * E * 4;
+      choices.push_back(r);
+      return success();
+    }
+    r.scheme = schemeName(scheme);
+    std::string error;
+    quant::Layout l = quant::makeLayout(scheme, E, V, panel, &error);
+    if (!error.empty())
+      return op.emitError("cannot quantize the embedding table: ") << error;
+    auto table = weights::readF32(op.getTable());
+    std::optional<QuantizedTensor> q;
+    if (head && head->layout.K == E && head->layout.N == V && head->layout.nr == l.nr &&
+        head->layout.scheme.bits == scheme.bits && head->layout.scheme.group == scheme.group &&
+        head->layout.scheme.symmetric == scheme.symmetric) {
+      bool tied = true;
+      for (int64_t v = 0; v < V && tied; ++v)
+        for (int64_t e = 0; e < E; ++e)
+          if (std::memcmp(&(*table)[v * E + e], &headWeight[e * V + v], 4) != 0) {
+            tied = false;
+            break;
+          }
+      if (tied) {
+        q = head;
+        r.method = "shared";
+        r.sharedWith = headName;
+        r.bytes = 0; // counted with the head
+        r.note = "tied to the LM head: one tensor serves both";
+      }
+    }
+    if (!q) {
+      std::vector<uint8_t> codes(l.codeBytes()), zeros(l.numParams());
+      std::vector<uint16_t> scales(l.numParams());
+      error = quant::quantizeRTN(table->data(), /*transposed=*/true, l, codes.data(), scales.data(),
+                                 scheme.symmetric ? nullptr : zeros.data());
+      if (!error.empty())
+        return op.emitError("cannot quantize the embedding table: ") << error;
+      q = createConstants(op.getLoc(), l, op.getTable(), codes, scales, zeros);
+      r.method = "rtn";
+      r.bytes = l.totalBytes();
+    }
+    choices.push_back(r);
+    OpBuilder b(op);
+    auto qop = llm::QuantizedEmbeddingOp::create(
+        b, op.getLoc(), op.getType(), op.getIds(), q->codes, q->scales, q->zeros, b.getI64IntegerAttr(V),
+        b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.group), b.getI64IntegerAttr(panel),
+        b.getBoolAttr(scheme.symmetric));
+    op.getResult().replaceAllUsesWith(qop.getResult());
+    op.erase();
+    return success();
+  }
+
+  LogicalResult writeReport() {
+    llvm::json::Array tensors;
+    int64_t total = 0, totalF32 = 0;
+    for (const ReportEntry &r : choices) {
+      llvm::json::Object o{{"name", r.name},     {"kind", r.kind},     {"shape", llvm::json::Array{r.K, r.N}},
+                           {"scheme", r.scheme}, {"method", r.method}, {"bytes", r.bytes},
+                           {"f32_bytes", r.K * r.N * 4}};
+      if (r.error)
+        o["rel_error"] = *r.error;
+      if (r.rtnError)
+        o["rtn_rel_error"] = *r.rtnError;
+      if (!r.sharedWith.empty())
+        o["shared_with"] = r.sharedWith;
+      if (!r.note.empty())
+        o["note"] = r.note;
+      tensors.push_back(std::move(o));
+      total += r.bytes;
+      totalF32 += r.K * r.N * 4;
+    }
+    llvm::json::Object root{{"function", getOperation().getSymName()},
+                            {"method", method.getValue()},
+                            {"calibration", calibration.getValue()},
+                            {"tensors", std::move(tensors)},
+                            {"total_bytes", total},
+                            {"total_f32_bytes", totalF32}};
+    if (stats && !stats->entries().empty())
+      root["calibration_tokens"] = stats->entries().front().tokens;
+    std::error_code ec;
+    llvm::raw_fd_ostream out(report.getValue(), ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      return getOperation().emitError("cannot write the quantization report '")
+             << report.getValue() << "': " << ec.message();
+    out << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
     return success();
   }
 };

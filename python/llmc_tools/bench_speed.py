@@ -40,7 +40,7 @@ from .bench_models import MODELS, compile_variant, log, prepare_model
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATIONS = ["pack-weights", "fuse-qkv", "fuse-gate-up", "fuse-epilogue", "fuse-rms-norm",
-             "plan-memory"]
+             "fuse-rope", "plan-memory"]
 LLAMACPP_MISSING = ("llama.cpp: not measured: llama-cpp-python is not installed "
                     "(pip install -r python/requirements-bench.txt)")
 

@@ -121,3 +121,55 @@ class Session:
         if self.handle:
             self.library.lib.llmc_session_destroy(self.handle)
             self.handle = ctypes.c_void_p()
+
+
+class BatchSeq(ctypes.Structure):
+    _fields_ = [("tokens", ctypes.POINTER(ctypes.c_int32)), ("num_tokens", ctypes.c_int32),
+                ("position", ctypes.c_int32), ("block_table", ctypes.POINTER(ctypes.c_int32)),
+                ("num_blocks", ctypes.c_int32), ("want_logits", ctypes.c_int32)]
+
+
+class KvPool:
+    """A paged KV cache of `num_blocks` blocks and the batched step over it
+    (libraries compiled with the batch-step entry)."""
+
+    def __init__(self, library, num_blocks, block_size):
+        L = library.lib
+        L.llmc_model_has_batch_step.argtypes = [ctypes.c_void_p]
+        L.llmc_kv_block_bytes.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        L.llmc_kv_block_bytes.restype = ctypes.c_int64
+        L.llmc_kv_pool_create.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
+                                          ctypes.POINTER(ctypes.c_void_p)]
+        L.llmc_kv_pool_destroy.argtypes = [ctypes.c_void_p]
+        L.llmc_kv_pool_copy_block.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32]
+        L.llmc_batch_step.argtypes = [ctypes.c_void_p, ctypes.POINTER(BatchSeq), ctypes.c_int32,
+                                      ctypes.POINTER(ctypes.c_float)]
+        self.library = library
+        self.block_size = block_size
+        self.handle = ctypes.c_void_p()
+        library._check(L.llmc_kv_pool_create(library.model, num_blocks, block_size,
+                                             ctypes.byref(self.handle)))
+
+    def copy_block(self, src, dst):
+        self.library._check(self.library.lib.llmc_kv_pool_copy_block(self.handle, src, dst))
+
+    def step(self, seqs):
+        """seqs: list of (tokens, position, block_table, want_logits). Returns
+        one logits row per sequence with want_logits, as a [n, vocab] array."""
+        arr = (BatchSeq * len(seqs))()
+        keep = []
+        for i, (tokens, position, table, want) in enumerate(seqs):
+            t = (ctypes.c_int32 * max(len(tokens), 1))(*tokens)
+            b = (ctypes.c_int32 * max(len(table), 1))(*table)
+            keep += [t, b]
+            arr[i] = BatchSeq(t, len(tokens), position, b, len(table), int(want))
+        n = sum(1 for s in seqs if s[3])
+        out = np.zeros((max(n, 1), self.library.vocab_size()), dtype=np.float32)
+        self.library._check(self.library.lib.llmc_batch_step(
+            self.handle, arr, len(seqs), out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
+        return out[:n]
+
+    def close(self):
+        if self.handle:
+            self.library.lib.llmc_kv_pool_destroy(self.handle)
+            self.handle = ctypes.c_void_p()

@@ -55,6 +55,22 @@ std::string Manifest::parse(const char *json) {
       c.axis = e.value("axis", 2);
       cache.push_back(c);
     }
+    if (j.contains("step")) {
+      const auto &js = j.at("step");
+      StepSpec st;
+      for (const auto &e : js.at("inputs")) {
+        TensorSpec t;
+        if (auto err = parseSpec(e, t); !err.empty()) return err;
+        st.inputs.push_back(t);
+        st.kvPool.push_back(e.value("kv_pool", (int64_t)-1));
+      }
+      for (const auto &e : js.at("outputs")) {
+        TensorSpec t;
+        if (auto err = parseSpec(e, t); !err.empty()) return err;
+        st.outputs.push_back(t);
+      }
+      step = std::move(st);
+    }
   } catch (const std::exception &ex) {
     return std::string("malformed manifest: ") + ex.what();
   }

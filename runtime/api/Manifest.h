@@ -25,9 +25,17 @@ struct CacheSpec {
   int64_t axis;
 };
 
+/// The batch-step entry (`llmc_step`, see llmc-batch-step): its inputs in
+/// call order; `kvPool[i]` is the cache slot input i holds, or -1.
+struct StepSpec {
+  std::vector<TensorSpec> inputs, outputs;
+  std::vector<int64_t> kvPool;
+};
+
 struct Manifest {
   std::vector<TensorSpec> inputs, outputs;
   std::vector<CacheSpec> cache;
+  std::optional<StepSpec> step;
   /// Parses the JSON the compiler embedded; returns an error message or "".
   std::string parse(const char *json);
 };

@@ -10,6 +10,7 @@
 
 #include "Manifest.h"
 #include "MemRefDescriptor.h"
+#include "ModelState.h"
 #include "../sampler/Sampler.h"
 #include "../tokenizer/Tokenizer.h"
 
@@ -31,15 +32,7 @@ using namespace llmc::rt;
 namespace {
 thread_local std::string lastError;
 
-llmc_status fail(llmc_status s, std::string msg) {
-  lastError = std::move(msg);
-  return s;
-}
-
-void *alignedAlloc(size_t bytes) {
-  size_t rounded = ((bytes ? bytes : 1) + 63) / 64 * 64;
-  return std::aligned_alloc(64, rounded);
-}
+llmc_status fail(llmc_status s, std::string msg) { return llmc::rt::setError(s, std::move(msg)); }
 
 std::string shapeString(const int64_t *shape, int rank) {
   std::string s = "[";
@@ -56,14 +49,15 @@ std::string specString(const TensorSpec &t) {
 }
 } // namespace
 
-struct llmc_model {
-  Manifest manifest;
-  std::unique_ptr<Tokenizer> tokenizer;
-  bool causal = false;
-  int inputIds = -1, attentionMask = -1, positionIds = -1, logits = -1;
-  bool logitsLastOnly = false; // `logits` is [batch, 1, vocab] (--logits=last)
-  int32_t vocab = 0;
-};
+llmc_status llmc::rt::setError(llmc_status s, std::string msg) {
+  lastError = std::move(msg);
+  return s;
+}
+
+void *llmc::rt::alignedAlloc(size_t bytes) {
+  size_t rounded = ((bytes ? bytes : 1) + 63) / 64 * 64;
+  return std::aligned_alloc(64, rounded);
+}
 
 struct llmc_session {
   llmc_model *model;

@@ -5,7 +5,8 @@
 // k and v are strided views straight into the runtime's cache buffers (no
 // copy, no repeat_kv). With `causal`, query s (absolute position T-S+s)
 // sees keys t <= T-S+s. Mask dims of size 1 broadcast. A row that sees no
-// key (or only -inf scores) is 0.
+// key (or only -inf scores) is 0. llmc_rt_attention_rope_f32 is the same
+// with the queries rotated on load (llmc-fuse-rope, Rope.h).
 //
 // Flash-style: keys are visited in blocks with an online softmax, and one
 // work item holds all G query heads of a KV head (times a block of queries),
@@ -17,7 +18,9 @@
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
+#include "AttentionMerge.h"
 #include "KernelDispatch.h"
+#include "Rope.h"
 
 #include <algorithm>
 #include <cmath>
@@ -55,10 +58,11 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 } // namespace
 
-extern "C" void _mlir_ciface_llmc_rt_attention_f32(
-    MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
-    MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
-    int32_t causal, float scale) {
+/// Both entries; cos/sin null: no rotary embedding of the queries.
+static void attention(MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
+                      MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
+                      int32_t causal, float scale, MemRef<float, 4> *cos,
+                      MemRef<float, 4> *sin, int32_t interleaved) {
   AttentionJob J;
   J.q = view(q);
   J.k = view(k);
@@ -86,6 +90,17 @@ extern "C" void _mlir_ciface_llmc_rt_attention_f32(
   if (out->sizes[1] != J.H || out->sizes[2] != J.S || out->sizes[3] != J.Dv)
     fail("out shape does not match q/v", out->sizes[3], J.Dv);
   J.G = J.H / J.KVH;
+  if (cos) {
+    J.rope = true;
+    J.ropeInterleaved = interleaved != 0;
+    J.cos = view(cos);
+    J.sin = view(sin);
+    for (const View4 *t : {&J.cos, &J.sin})
+      if (const char *why = ropeTableMismatch(*t, J.B, J.H, J.S, J.D)) {
+        std::fprintf(stderr, "llmc runtime: llmc_rt_attention_rope_f32: %s\n", why);
+        std::abort();
+      }
+  }
 
   const KernelTable &kt = activeKernels();
   const int64_t maxRows = kt.attentionMaxRows;
@@ -135,36 +150,28 @@ extern "C" void _mlir_ciface_llmc_rt_attention_f32(
   // Merge the key splits of each base item: rescale to the common max.
   for (int64_t bi = 0; bi < base; ++bi) {
     AttentionItem it = itemAt(bi * split);
-    const int64_t Sn = it.s1 - it.s0, R = (it.g1 - it.g0) * Sn;
-    const int64_t h0 = it.kvh * J.G + it.g0;
-    for (int64_t r = 0; r < R; ++r) {
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t p = 0; p < split; ++p)
-        mx = std::max(mx, partial[(bi * split + p) * rowFloats + r * (J.Dv + 2)]);
-      float *op = J.out.p + it.b * J.out.stride[0] + (h0 + r / Sn) * J.out.stride[1] +
-                  (it.s0 + r % Sn) * J.out.stride[2];
-      if (mx == -std::numeric_limits<float>::infinity()) {
-        for (int64_t d = 0; d < J.Dv; ++d)
-          op[d * J.out.stride[3]] = 0.f;
-        continue;
-      }
-      float l = 0.f;
-      float f[64];
-      std::vector<float> fs;
-      float *fac = split <= 64 ? f : (fs.resize(split), fs.data());
-      for (int64_t p = 0; p < split; ++p) {
-        const float *part = partial.data() + (bi * split + p) * rowFloats + r * (J.Dv + 2);
-        fac[p] = part[0] == -std::numeric_limits<float>::infinity() ? 0.f
-                                                                     : std::exp(part[0] - mx);
-        l += part[1] * fac[p];
-      }
-      float inv = l > 0.f ? 1.f / l : 0.f;
-      for (int64_t d = 0; d < J.Dv; ++d) {
-        float acc = 0.f;
-        for (int64_t p = 0; p < split; ++p)
-          acc += partial[(bi * split + p) * rowFloats + r * (J.Dv + 2) + 2 + d] * fac[p];
-        op[d * J.out.stride[3]] = acc * inv;
-      }
-    }
+    const int64_t Sn = it.s1 - it.s0, h0 = it.kvh * J.G + it.g0;
+    auto outRow = [&](int64_t r) {
+      return J.out.p + it.b * J.out.stride[0] + (h0 + r / Sn) * J.out.stride[1] +
+             (it.s0 + r % Sn) * J.out.stride[2];
+    };
+    mergeKeySplits(partial.data() + bi * split * rowFloats, split, rowFloats,
+                   (it.g1 - it.g0) * Sn, J.Dv, outRow, J.out.stride[3]);
   }
+}
+
+extern "C" void _mlir_ciface_llmc_rt_attention_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
+    MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale) {
+  attention(q, k, v, mask, out, hasMask, causal, scale, nullptr, nullptr, 0);
+}
+
+/// The same with the queries rotated (llmc-fuse-rope): cos/sin broadcast to
+/// [B, H, S, D], `interleaved` selects the rotary form (Rope.h).
+extern "C" void _mlir_ciface_llmc_rt_attention_rope_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v, MemRef<float, 4> *mask,
+    MemRef<float, 4> *cos, MemRef<float, 4> *sin, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale, int32_t interleaved) {
+  attention(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
 }

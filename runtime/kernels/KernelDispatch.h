@@ -59,6 +59,20 @@ struct AttentionJob {
   bool hasMask, causal;
   float scale;
   int64_t B, H, S, D, KVH, T, Dv, G;
+  /// Paged K/V (PagedAttention.cpp); null for cache views. Then k and v are
+  /// block pools [blocks, KVH, blockSize, D], item b is sequence b: its
+  /// queries are rows seqStart[b] + s of q/out (batch 0), at positions
+  /// seqPos[b] + s (always causal), and its key t is row t % blockSize of
+  /// block blockTable[b * tableStride[0] + (t / blockSize) * tableStride[1]].
+  const int32_t *blockTable = nullptr;
+  int64_t tableStride[2] = {0, 0}, blockSize = 0;
+  const int64_t *seqStart = nullptr, *seqPos = nullptr;
+  /// Rotary embedding of the queries (llmc-fuse-rope; Rope.h): each query
+  /// row is rotated as it is loaded, with row (batch, head, row) of cos/sin
+  /// (broadcast dims of size 1) — for a paged job batch 0 and the token's
+  /// row in the concatenated batch. The keys arrive rotated.
+  bool rope = false, ropeInterleaved = false;
+  View4 cos{}, sin{};
 };
 
 /// Rows of one work item: heads kvh*G+[g0,g1) x queries [s0,s1), keys

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "KernelDispatch.h"
 #include "PackedLinearEpilogue.h"
+#include "Rope.h"
 
 #include <algorithm>
 #include <cstdint>

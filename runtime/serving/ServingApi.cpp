@@ -9,6 +9,7 @@
 
 #include "LoadedModel.h"
 #include "Scheduler.h"
+#include "PagedExecutor.h"
 #include "SessionExecutor.h"
 
 #include <algorithm>
@@ -21,7 +22,7 @@ struct llmc_engine {
   llmc_api api;
   llmc_engine_options options;
   std::unique_ptr<LoadedModel> model;
-  std::unique_ptr<SessionExecutor> executor;
+  std::unique_ptr<StepExecutor> executor;
   std::unique_ptr<Scheduler> scheduler;
 };
 
@@ -105,7 +106,7 @@ extern "C" {
 void llmc_engine_options_init(llmc_engine_options *o) {
   if (!o)
     return;
-  o->block_size = 16;
+  o->block_size = 8;
   o->kv_budget_bytes = 256ll << 20;
   o->max_batch_tokens = 512;
   o->max_running = 64;
@@ -113,6 +114,7 @@ void llmc_engine_options_init(llmc_engine_options *o) {
   o->max_context = 2048;
   o->prefix_sharing = 1;
   o->executor_threads = 1;
+  o->paged = 1;
 }
 
 void llmc_request_params_init(llmc_request_params *p) {
@@ -165,9 +167,14 @@ llmc_serving_status llmc_engine_create(const llmc_api *api, llmc_model *model,
   cfg.maxContext = o.max_context;
   cfg.prefixSharing = o.prefix_sharing != 0;
   try {
-    e->executor = std::make_unique<SessionExecutor>(e->api, model, o.max_context,
-                                                    std::max(16, o.max_running / 4),
-                                                    o.executor_threads);
+    if (o.paged && e->api.model_has_batch_step(model)) {
+      e->executor = std::make_unique<PagedExecutor>(e->api, model, cfg.numBlocks, cfg.blockSize);
+    } else {
+      o.paged = 0;
+      e->executor = std::make_unique<SessionExecutor>(e->api, model, o.max_context,
+                                                      std::max(16, o.max_running / 4),
+                                                      o.executor_threads);
+    }
     e->scheduler = std::make_unique<Scheduler>(cfg, *e->executor, *e->model);
   } catch (const std::exception &ex) {
     return fail(LLMC_SERVING_INVALID_ARGUMENT, ex.what());

@@ -163,6 +163,7 @@ def test_chunked_prefill_matches_stepwise(default_tokens):
     ("--disable=all",),
     ("--disable=pack-weights",),
     ("--disable=fuse-rms-norm,fuse-gate-up,fuse-qkv,fuse-epilogue",),
+    ("--disable=fuse-rope",),
     ("--disable=plan-memory",),
     ("--precision=bf16",),
     ("--mcpu=x86-64",),

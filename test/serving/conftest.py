@@ -118,8 +118,14 @@ def make_server(llmc, stories_build):
         return s
 
     yield make
+    # Stop every server even if one of them fails its clean-shutdown check.
+    errors = []
     for s in servers:
-        s.close()
+        try:
+            s.close()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n\n".join(errors)
 
 
 @pytest.fixture(scope="session")

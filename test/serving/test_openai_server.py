@@ -102,6 +102,8 @@ def post_raw(server, path, body: bytes, headers=None):
 
 def test_health_models_and_start_line(server, client):
     assert "BOS added" in server.start_line, server.start_line
+    # The library has a batch step: one compiled call runs each step's batch.
+    assert "paged batch step" in server.start_line, server.start_line
     ids = [m.id for m in client.models.list().data]
     assert ids == [MODEL]
     assert client.models.retrieve(MODEL).id == MODEL
@@ -242,6 +244,21 @@ def test_16_concurrent_requests_match_alone_and_reference(server, client, ref):
     assert steps < tokens / 2, "the requests were not batched together"
 
 
+def test_session_executor_matches_paged(make_server, client, ref):
+    """`--executor sessions` (one contiguous-cache session per sequence) gives the same
+    greedy text as the default paged batch step, alone and 8 at a time."""
+    srv = make_server("--model-name", MODEL, "--executor", "sessions")
+    assert "sessions, 1 executor thread" in srv.start_line, srv.start_line
+    other = srv.client()
+    lengths = [30 + 11 * i for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(lambda i: other.completions.create(
+            model=MODEL, prompt=PROMPTS[i], max_tokens=lengths[i], temperature=0).choices[0].text,
+            range(8)))
+    for p, n, t in zip(PROMPTS, lengths, texts):
+        assert t == ref(p, n)[0], p
+
+
 # --- faults ---------------------------------------------------------------------------
 
 def test_malformed_json_is_400(server):
@@ -335,7 +352,7 @@ def test_client_disconnect_mid_stream_cancels(server, client):
 def test_kv_budget_exhausted_preempts_and_recovers(make_server, ref):
     # 1 MiB = 51 blocks of 16 tokens (1280 bytes of KV a token): far less than
     # 8 requests of ~310 tokens need at once.
-    srv = make_server("--model-name", MODEL, "--kv-budget-mb", "1")
+    srv = make_server("--model-name", MODEL, "--kv-budget-mb", "1", "--block-size", "16")
     assert "51 blocks" in srv.start_line, srv.start_line
     client = srv.client()
     with ThreadPoolExecutor(8) as pool:

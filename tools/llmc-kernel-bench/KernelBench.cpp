@@ -2,10 +2,14 @@
 //
 // Times the packed f32 / bf16 linear kernels, the weight-quantized int8 /
 // int4 ones (llmc_rt_linear_quant: symmetric, group 32, like llama.cpp's
-// Q8_0 / Q4_0; GB/s counts codes + fp16 scales) and the old naive linear
+// Q8_0 / Q4_0; GB/s counts codes + fp16 scales), the pruned sparse ones
+// (sp24: 2:4, sp50: 50% unstructured, sp24q4: 2:4 with int4 values; GB/s
+// counts the compressed bytes, GFLOP/s the dense-equivalent 2*M*K*N) and
+// the old naive linear
 // kernel (llmc_rt_linear_f32) on the linear-layer shapes of SmolLM2-135M and
 // TinyLlama-1.1B, for M = 1 (decode) and prefill row counts, on 1 and 2
-// threads; then the attention kernel against the previous one. Prints
+// threads; then the attention kernel against the previous one, and paged
+// attention of a 16-sequence decode batch against 16 contiguous calls. Prints
 // GFLOP/s, GB/s of weight traffic and the fraction of the measured (or
 // given) machine peaks.
 //
@@ -23,6 +27,7 @@
 
 #include "llmc/PackedLayout.h"
 #include "llmc/QuantLayout.h"
+#include "llmc/SparseLayout.h"
 
 #include <algorithm>
 #include <chrono>
@@ -39,6 +44,7 @@
 using llmc::rt::MemRef;
 namespace packed = llmc::packed;
 namespace quant = llmc::quant;
+namespace sparse = llmc::sparse;
 namespace kern = llmc::rt::kern;
 
 extern "C" void _mlir_ciface_llmc_rt_linear_f32(MemRef<float, 2> *, MemRef<float, 2> *,
@@ -56,9 +62,26 @@ extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *, MemRef<uin
                                                   MemRef<float, 1> *, MemRef<float, 2> *,
                                                   MemRef<float, 2> *, int64_t, int64_t, int32_t,
                                                   int32_t, int32_t, int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_sparse24_f32(MemRef<float, 2> *, MemRef<float, 1> *,
+                                                         MemRef<int32_t, 1> *, MemRef<float, 1> *,
+                                                         MemRef<float, 2> *, MemRef<float, 2> *, int64_t,
+                                                         int64_t, int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_sparse24_q4(MemRef<float, 2> *, MemRef<uint8_t, 1> *,
+                                                        MemRef<int32_t, 1> *, MemRef<uint16_t, 1> *,
+                                                        MemRef<float, 1> *, MemRef<float, 2> *, MemRef<float, 2> *,
+                                                        int64_t, int64_t, int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_linear_sparse_ell_f32(MemRef<float, 2> *, MemRef<float, 1> *,
+                                                           MemRef<uint8_t, 1> *, MemRef<int32_t, 1> *,
+                                                           MemRef<float, 1> *, MemRef<float, 2> *,
+                                                           MemRef<float, 2> *, int64_t, int64_t, int32_t,
+                                                           int32_t, float);
 extern "C" void _mlir_ciface_llmc_rt_attention_f32(MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_paged_attention_f32(
+    MemRef<float, 4> *, MemRef<float, 4> *, MemRef<float, 4> *, MemRef<float, 4> *,
+    MemRef<float, 4> *, MemRef<int32_t, 2> *, MemRef<int32_t, 1> *, MemRef<int32_t, 1> *,
+    MemRef<float, 4> *, float);
 
 namespace {
 
@@ -104,7 +127,7 @@ struct Options {
   std::vector<std::string> models{"smollm2", "tinyllama"};
   std::vector<int64_t> ms{1, 128, 512};
   std::vector<int> threads{1, 2};
-  std::vector<std::string> kernels{"naive", "f32", "bf16", "int8", "int4"};
+  std::vector<std::string> kernels{"naive", "f32", "bf16", "int8", "int4", "sp24", "sp50", "sp24q4"};
   double minTime = 0.25;
   int64_t coldBytes = int64_t(256) << 20;
   bool linear = true, attention = true;
@@ -247,6 +270,71 @@ void benchLinear(const Options &o) {
     }
     if (want("naive"))
       wnaive.assign(copiesFor(K * NW * 4), wl);
+    // Pruned weights (magnitude, per output column, like llmc-prune-weights):
+    // 2:4 in panels of nr, 50% unstructured in panels of nr / 2. GB/s
+    // counts the compressed bytes; GFLOP/s the dense-equivalent 2*M*K*N.
+    struct SparseWeights {
+      sparse::Sparse24Layout l24;
+      sparse::SparseEllLayout lell;
+      int64_t nr = 0, bytes = 0;
+      std::vector<std::vector<float>> values;
+      std::vector<std::vector<int32_t>> meta; // 2:4
+      std::vector<std::vector<uint8_t>> offsets; // unstructured
+      std::vector<int32_t> starts;
+      std::vector<std::vector<uint16_t>> scales; // sp24q4
+    };
+    // f = 0: sp24, 1: sp50, 2: sp24q4 (2:4 with int4 values, like int4's g32)
+    SparseWeights wsp[3];
+    const char *spNames[3] = {"sp24", "sp50", "sp24q4"};
+    for (int f = 0; f < 3; ++f) {
+      if (!want(spNames[f]))
+        continue;
+      std::vector<float> pr[2] = {wgate, wup};
+      for (int m = 0; m < g; ++m) {
+        const std::vector<float> orig = pr[m];
+        auto score = [&](int64_t k, int64_t n) { return std::fabs(orig[k * N + n]); };
+        if (f == 1)
+          sparse::pruneUnstructured(pr[m].data(), K, N, 0.5, score);
+        else
+          sparse::prune24(pr[m].data(), K, N, score);
+      }
+      sparse::Source src = s.gated ? sparse::gated(pr[0].data(), pr[1].data(), false, K, N)
+                                   : sparse::single(pr[0].data(), false, K, N);
+      SparseWeights &sw = wsp[f];
+      sw.nr = f == 1 ? std::max(1, nr / 2) : nr;
+      std::vector<float> v;
+      if (f == 2) {
+        sparse::Sparse24Q4Layout lq = sparse::makeSparse24Q4Layout(K, N, sw.nr, int(g));
+        std::vector<uint8_t> c(lq.numCodes());
+        std::vector<int32_t> m(lq.numMeta());
+        std::vector<uint16_t> sc(lq.numScales());
+        sparse::compress24q4(src, lq, c.data(), reinterpret_cast<uint32_t *>(m.data()), sc.data());
+        sw.bytes = lq.bytes();
+        sw.offsets.assign(copiesFor(sw.bytes), c); // the codes
+        sw.meta.assign(sw.offsets.size(), m);
+        sw.scales.assign(sw.offsets.size(), sc);
+        sw.values.assign(sw.offsets.size(), {});
+        continue;
+      }
+      if (!f) {
+        sw.l24 = sparse::makeSparse24Layout(K, N, sw.nr, int(g));
+        v.resize(sw.l24.numValues());
+        std::vector<int32_t> m(sw.l24.numMeta());
+        sparse::compress24(src, sw.l24, v.data(), reinterpret_cast<uint32_t *>(m.data()));
+        sw.bytes = sw.l24.bytes();
+        sw.meta.assign(copiesFor(sw.bytes), m);
+      } else {
+        std::string err;
+        sw.lell = sparse::makeSparseEllLayout(src, sw.nr, &err);
+        v.resize(sw.lell.numValues());
+        std::vector<uint8_t> o(v.size());
+        sparse::compressEll(src, sw.lell, v.data(), o.data());
+        sw.bytes = sw.lell.bytes();
+        sw.offsets.assign(copiesFor(sw.bytes), o);
+        sw.starts = sw.lell.starts;
+      }
+      sw.values.assign(copiesFor(sw.bytes), v);
+    }
 
     for (int64_t M : o.ms)
       for (int thr : o.threads) {
@@ -304,6 +392,37 @@ void benchLinear(const Options &o) {
               o.minTime);
           printRow(s, M, thr, b ? "int4" : "int8", t, flops, double(q.l.totalBytes()), o, o.peakF32);
         }
+        for (int f = 0; f < 3; ++f) {
+          SparseWeights &sw = wsp[f];
+          if (sw.values.empty())
+            continue;
+          auto stm = desc<int32_t, 1>(sw.starts.data(), {int64_t(sw.starts.size())});
+          double t = timeIt(
+              [&](int i) {
+                std::vector<float> &v = sw.values[i % sw.values.size()];
+                auto vm = desc<float, 1>(v.data(), {int64_t(v.size())});
+                if (f == 2) {
+                  size_t c = i % sw.offsets.size();
+                  auto cm = desc<uint8_t, 1>(sw.offsets[c].data(), {int64_t(sw.offsets[c].size())});
+                  auto mm = desc<int32_t, 1>(sw.meta[c].data(), {int64_t(sw.meta[c].size())});
+                  auto sm = desc<uint16_t, 1>(sw.scales[c].data(), {int64_t(sw.scales[c].size())});
+                  _mlir_ciface_llmc_rt_linear_sparse24_q4(&xm, &cm, &mm, &sm, &none, &noneRes, &ym, K, N,
+                                                          int32_t(sw.nr), flags, 1e-5f);
+                } else if (!f) {
+                  std::vector<int32_t> &m = sw.meta[i % sw.meta.size()];
+                  auto mm = desc<int32_t, 1>(m.data(), {int64_t(m.size())});
+                  _mlir_ciface_llmc_rt_linear_sparse24_f32(&xm, &vm, &mm, &none, &noneRes, &ym, K, N,
+                                                           int32_t(sw.nr), flags, 1e-5f);
+                } else {
+                  std::vector<uint8_t> &of = sw.offsets[i % sw.offsets.size()];
+                  auto om = desc<uint8_t, 1>(of.data(), {int64_t(of.size())});
+                  _mlir_ciface_llmc_rt_linear_sparse_ell_f32(&xm, &vm, &om, &stm, &none, &noneRes, &ym, K,
+                                                             N, int32_t(sw.nr), flags, 1e-5f);
+                }
+              },
+              o.minTime);
+          printRow(s, M, thr, spNames[f], t, flops, double(sw.bytes), o, o.peakF32);
+        }
       }
   }
 }
@@ -352,6 +471,88 @@ void benchAttention(const Options &o) {
   }
 }
 
+/// Decode of a batch of sequences: one paged call over a block pool against
+/// one contiguous-cache call per sequence. The K/V data is cycled through
+/// copies totalling --cold-mb, like the weights of the linear benchmark.
+void benchPagedAttention(const Options &o) {
+  if (std::find(o.models.begin(), o.models.end(), "smollm2") == o.models.end())
+    return;
+  const int64_t H = 9, KVH = 3, D = 64, nSeq = 16, past = 256, BS = 16, cap = 512;
+  const int64_t keys = past + 1, MB = cap / BS, used = (keys + BS - 1) / BS;
+  const double kvBytes = double(nSeq) * KVH * keys * 2 * D * sizeof(float);
+  const int64_t copies = std::max<int64_t>(1, int64_t(o.coldBytes / kvBytes));
+  const float scale = 1.f / std::sqrt(float(D));
+  auto q = randomVec(size_t(H) * nSeq * D, 1), kn = randomVec(size_t(KVH) * nSeq * D, 2);
+  std::vector<float> out(size_t(H) * nSeq * D);
+
+  // Paged: one pool holding every copy's blocks, interleaved (block i of
+  // sequence s of copy c is block (i * nSeq + s) * copies + c) so that a
+  // sequence's blocks are scattered as in a long-running server.
+  const int64_t NB = used * nSeq * copies;
+  auto kp = randomVec(size_t(NB) * KVH * BS * D, 3), vp = randomVec(size_t(NB) * KVH * BS * D, 4);
+  std::vector<int32_t> tables(size_t(copies) * nSeq * MB, 0), starts(nSeq + 1), pos(nSeq, past);
+  for (int64_t c = 0; c < copies; ++c)
+    for (int64_t s = 0; s < nSeq; ++s)
+      for (int64_t i = 0; i < used; ++i)
+        tables[(c * nSeq + s) * MB + i] = int32_t((i * nSeq + s) * copies + c);
+  for (int64_t s = 0; s <= nSeq; ++s)
+    starts[s] = int32_t(s);
+  auto qm = desc<float, 4>(q.data(), {1, H, nSeq, D});
+  auto knm = desc<float, 4>(kn.data(), {1, KVH, nSeq, D});
+  auto om = desc<float, 4>(out.data(), {1, H, nSeq, D});
+  auto kpm = desc<float, 4>(kp.data(), {NB, KVH, BS, D});
+  auto vpm = desc<float, 4>(vp.data(), {NB, KVH, BS, D});
+  auto ssm = desc<int32_t, 1>(starts.data(), {nSeq + 1});
+  auto spm = desc<int32_t, 1>(pos.data(), {nSeq});
+
+  // Contiguous: per copy and sequence a cache [1, KVH, cap, D] viewed up to
+  // `keys`; the 16 calls of one step each take one query row.
+  std::vector<float> kc = randomVec(size_t(copies) * nSeq * KVH * cap * D, 5);
+  std::vector<float> vc = randomVec(size_t(copies) * nSeq * KVH * cap * D, 6);
+  auto cacheView = [&](std::vector<float> &buf, int64_t c, int64_t s) {
+    auto m = desc<float, 4>(buf.data() + (c * nSeq + s) * KVH * cap * D, {1, KVH, cap, D});
+    m.sizes[2] = keys;
+    return m;
+  };
+
+  std::printf("\nPaged attention (SmolLM2 decode step: %lld sequences x %lld cached tokens, "
+              "blocks of %lld; contig = %lld calls of llmc_rt_attention_f32; GB/s of K/V read, "
+              "%lld copies)\n",
+              (long long)nSeq, (long long)past, (long long)BS, (long long)nSeq,
+              (long long)copies);
+  std::printf("%-7s %3s %4s %3s %4s %5s %3s %10s %10s %8s %11s %10s\n", "kernel", "H", "KVH", "D",
+              "seqs", "keys", "thr", "contig us", "paged us", "speedup", "contig GB/s",
+              "paged GB/s");
+  for (int thr : o.threads) {
+    llmc::rt::setNumThreads(thr);
+    double tc = timeIt(
+        [&](int i) {
+          const int64_t c = i % copies;
+          for (int64_t s = 0; s < nSeq; ++s) {
+            auto km = cacheView(kc, c, s), vm = cacheView(vc, c, s);
+            auto qs = desc<float, 4>(q.data() + s * D, {1, H, 1, D});
+            qs.strides[1] = nSeq * D; // query s of the batch's [1, H, nSeq, D]
+            auto os = qs;
+            os.aligned = os.allocated = out.data() + s * D;
+            _mlir_ciface_llmc_rt_attention_f32(&qs, &km, &vm, &qs, &os, 0, 1, scale);
+          }
+        },
+        o.minTime);
+    double tp = timeIt(
+        [&](int i) {
+          auto tm = desc<int32_t, 2>(tables.data() + (i % copies) * nSeq * MB, {nSeq, MB});
+          _mlir_ciface_llmc_rt_paged_attention_f32(&qm, &knm, &knm, &kpm, &vpm, &tm, &ssm, &spm,
+                                                   &om, scale);
+        },
+        o.minTime);
+    std::printf("%-7s %3lld %4lld %3lld %4lld %5lld %3d %10.1f %10.1f %7.2fx %11.1f %10.1f\n",
+                kern::activeKernels().name, (long long)H, (long long)KVH, (long long)D,
+                (long long)nSeq, (long long)keys, thr, tc * 1e6, tp * 1e6, tc / tp,
+                kvBytes / tc / 1e9, kvBytes / tp / 1e9);
+    std::fflush(stdout);
+  }
+}
+
 template <class T> std::vector<T> splitList(const char *s, T (*conv)(const std::string &)) {
   std::vector<T> out;
   std::string cur;
@@ -375,7 +576,9 @@ void usage() {
       "  --models smollm2,tinyllama   model shapes (default both)\n"
       "  --m 1,128,512                rows (tokens) per call\n"
       "  --threads 1,2                thread counts\n"
-      "  --kernels naive,f32,bf16,int8,int4  linear kernels to time\n"
+      "  --kernels naive,f32,bf16,int8,int4,sp24,sp50,sp24q4  linear kernels to time\n"
+      "                               (sp24: 2:4 pruned f32, sp50: 50%% unstructured f32,\n"
+      "                               sp24q4: 2:4 with int4 values, one scale per 32 k)\n"
       "  --shape NAME                 only layers whose name contains NAME (e.g. 'lm head')\n"
       "  --isa avx512|avx2|generic    kernel variant (as LLMC_ISA)\n"
       "  --nr N                       panel width (default 32 for AVX-512, else 16)\n"
@@ -463,7 +666,9 @@ int main(int argc, char **argv) {
               o.peakF32, o.peakBf16, o.bw1, o.bwN, maxThr);
   if (o.linear)
     benchLinear(o);
-  if (o.attention)
+  if (o.attention) {
     benchAttention(o);
+    benchPagedAttention(o);
+  }
   return 0;
 }

@@ -1,5 +1,7 @@
 //===- CompileCommand.cpp - `llmc compile` --------------------------------===//
 #include "Commands.h"
+#include "Calibrate.h"
+#include "SparsityOption.h"
 
 #include "llmc/Codegen/Emitter.h"
 #include "llmc/Codegen/Pipeline.h"
@@ -11,6 +13,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include <algorithm>
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Timer.h"
@@ -53,6 +56,11 @@ cl::opt<std::string> tokenizer("tokenizer",
                                cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::list<std::string> dims("dim", cl::desc("Fix a symbolic dim, e.g. --dim batch_size=1"),
                            cl::sub(compileCmd), cl::cat(cat));
+cl::opt<bool> noBatchStep(
+    "no-batch-step",
+    cl::desc("Do not add the batch-step entry (ragged batches over a paged KV cache, used by "
+             "`llmc serve`); decoders get it by default"),
+    cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> noRaise("no-raise",
                       cl::desc("Skip raising to the llm dialect (the KV cache then stays a "
                                "plain input/output: run with llmc_graph_run)"),
@@ -67,7 +75,7 @@ cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level 0-3 (default 2
 cl::list<std::string> disable("disable",
                             cl::desc("Switch off llm-level optimizations (comma-separated): "
                                      "fuse-rms-norm, fuse-gate-up, fuse-qkv, fuse-epilogue, "
-                                     "pack-weights, plan-memory, or all"),
+                                     "pack-weights, plan-memory, fuse-rope, or all"),
                             cl::CommaSeparated, cl::sub(compileCmd), cl::cat(cat));
 enum class Precision { F32, BF16 };
 cl::opt<Precision> precision(
@@ -80,7 +88,15 @@ cl::opt<Precision> precision(
 cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize linear-layer weights: int8|int4[,group=32|64|128][,sym|asym]"
-             "[,method=rtn][,keep-lm-head] (weight-only, round to nearest; f32 activations)"),
+             "[,method=rtn|gptq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head] "
+             "(weight-only, f32 activations; gptq needs --calibration)"),
+    cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> sparsity(
+    "sparsity",
+    cl::desc("Prune linear-layer weights: 2:4|unstructured[=0.5][,method=magnitude|wanda]"
+             "[,dense-kernels] (the LM head stays dense; sparse kernels skip the zeros, "
+             "dense-kernels runs the pruned weights densely; wanda needs --calibration or "
+             "--calibration-stats; 2:4 with --quantize=int4 keeps int4 values; docs/Sparsity.md)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 enum class Logits { All, Last };
 cl::opt<Logits> logits(
@@ -91,6 +107,31 @@ cl::opt<Logits> logits(
     cl::sub(compileCmd), cl::cat(cat));
 cl::opt<bool> keepTemps("keep-temps", cl::desc("Keep the linker's work directory"),
                         cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> calibrationText(
+    "calibration",
+    cl::desc("Calibration text (plain) for --quantize=...,method=gptq: an instrumented build of "
+             "the model runs on it first (docs/Quantization.md)"),
+    cl::value_desc("file"), cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<int> calibrationChunks("calibration-chunks",
+                               cl::desc("Chunks of --calibration text to run (default 32)"),
+                               cl::init(32), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<int> calibrationCtx("calibration-ctx",
+                            cl::desc("Tokens per calibration chunk (default 256)"), cl::init(256),
+                            cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> calibrationStats(
+    "calibration-stats",
+    cl::desc("Calibration statistics saved by --save-calibration-stats (instead of --calibration)"),
+    cl::value_desc("file"), cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> saveCalibrationStats(
+    "save-calibration-stats", cl::desc("Keep the statistics --calibration collects in this file"),
+    cl::value_desc("file"), cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> quantizeReport(
+    "quantize-report", cl::desc("Write the per-tensor quantization choices as JSON"),
+    cl::value_desc("file.json"), cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+// The first compile of --calibration (Calibrate.cpp).
+cl::opt<bool> instrumentLinears("instrument-linears",
+                                cl::desc("Observe the inputs of quantization candidates"),
+                                cl::Hidden, cl::sub(compileCmd), cl::cat(cat));
 
 int writeModule(mlir::ModuleOp module) {
   std::error_code ec;
@@ -103,6 +144,95 @@ int writeModule(mlir::ModuleOp module) {
   flags.elideLargeResourceString(64);
   module->print(out.os(), flags);
   out.keep();
+  return 0;
+}
+/// --calibration / --calibration-stats / --quantize-report into `popts`:
+/// runs the instrumented first compile when statistics are needed and not
+/// given (Calibrate.cpp). Temporary files are removed by the caller's
+/// `tempStats` / `tempReport`. Returns 0 or an exit code.
+int prepareCalibration(llmc::PipelineOptions &popts, std::unique_ptr<FileRemover> &tempStats,
+                       std::unique_ptr<FileRemover> &tempReport) {
+  if (instrumentLinears) {
+    if (popts.quantBits || noKernels || noRaise) {
+      errs() << "llmc: --instrument-linears cannot be combined with --quantize, --no-kernels or "
+                "--no-raise\n";
+      return 2;
+    }
+    popts.instrumentLinears = true;
+    return 0;
+  }
+  bool wantStats = !calibrationText.empty() || !calibrationStats.empty();
+  // Wanda pruning scores with the same statistics (the diagonal of H).
+  const bool wanda = !popts.sparsityPattern.empty() && popts.pruneMethod == "wanda";
+  if (wanda && !wantStats) {
+    errs() << "llmc: --sparsity=...,method=wanda needs --calibration=FILE (plain text; "
+              "docs/Sparsity.md says which) or --calibration-stats=FILE\n";
+    return 2;
+  }
+  if (!popts.quantBits && !wanda) {
+    if (wantStats || !quantizeReport.empty()) {
+      errs() << "llmc: --calibration, --calibration-stats and --quantize-report need --quantize\n";
+      return 2;
+    }
+    return 0;
+  }
+  if (popts.quantMethod == "gptq" && !wantStats) {
+    errs() << "llmc: --quantize=...,method=gptq needs --calibration=FILE (plain text; "
+              "docs/Quantization.md says which) or --calibration-stats=FILE\n";
+    return 2;
+  }
+  if (!calibrationText.empty() && !calibrationStats.empty()) {
+    errs() << "llmc: give either --calibration or --calibration-stats, not both\n";
+    return 2;
+  }
+  SmallString<128> path;
+  if (!quantizeReport.empty()) {
+    popts.quantReport = quantizeReport;
+  } else {
+    if (sys::fs::createTemporaryFile("llmc-quantize-report", "json", path)) {
+      errs() << "llmc: cannot create a temporary file\n";
+      return 1;
+    }
+    popts.quantReport = std::string(path);
+    tempReport = std::make_unique<FileRemover>(popts.quantReport);
+  }
+  if (!calibrationStats.empty()) {
+    popts.quantCalibration = calibrationStats;
+    return 0;
+  }
+  if (calibrationText.empty())
+    return 0;
+  llmc::tool::CalibrationRequest req;
+  req.model = input;
+  req.textFile = calibrationText;
+  req.chunks = calibrationChunks;
+  req.ctx = calibrationCtx;
+  req.keepTemps = keepTemps;
+  if (!saveCalibrationStats.empty()) {
+    req.statsPath = saveCalibrationStats;
+  } else {
+    if (sys::fs::createTemporaryFile("llmc-calibration", "bin", path)) {
+      errs() << "llmc: cannot create a temporary file\n";
+      return 1;
+    }
+    req.statsPath = std::string(path);
+    tempStats = std::make_unique<FileRemover>(req.statsPath);
+  }
+  // The instrumented compile must number the same linears: same fusions,
+  // dims, CPU (panel width) and tokenizer.
+  auto &a = req.compileArgs;
+  a.push_back("--mcpu=" + mcpu);
+  if (!target.empty())
+    a.push_back("--target=" + target);
+  if (!tokenizer.empty())
+    a.push_back("--tokenizer=" + tokenizer);
+  for (const std::string &d : dims)
+    a.push_back("--dim=" + d);
+  for (const std::string &d : disable)
+    a.push_back("--disable=" + d);
+  if (int rc = llmc::tool::collectCalibrationStats(req))
+    return rc;
+  popts.quantCalibration = req.statsPath;
   return 0;
 }
 } // namespace
@@ -185,16 +315,24 @@ int runCompile() {
         popts.quantSymmetric = part == "sym";
       } else if (part == "keep-lm-head") {
         popts.quantKeepLmHead = true;
+      } else if (part == "no-act-order" || part == "no-clip") {
+        (part == "no-act-order" ? popts.quantActOrder : popts.quantClipSearch) = false;
       } else if (key == "group" && !value.getAsInteger(10, popts.quantGroup) &&
                  popts.quantGroup >= 0) {
-      } else if (key == "method" && value == "rtn") {
+      } else if (key == "method" && (value == "rtn" || value == "gptq")) {
+        popts.quantMethod = value.str();
       } else if (key == "method") {
         errs() << "llmc: --quantize method '" << value
-               << "' is not available (available: rtn)\n";
+               << "' is not available (available: rtn, gptq)\n";
         return 2;
+      } else if ((key == "lm-head" || key == "embedding") &&
+                 (value == "f32" || value == "int8" || value == "int4")) {
+        (key == "lm-head" ? popts.quantLmHead : popts.quantEmbedding) = value.str();
       } else {
         errs() << "llmc: cannot parse --quantize component '" << part
-               << "' (expected int8|int4, group=N, sym|asym, method=rtn, keep-lm-head)\n";
+               << "' (expected int8|int4, group=N, sym|asym, method=rtn|gptq, "
+                  "lm-head=f32|int8|int4, embedding=f32|int8|int4, keep-lm-head, no-act-order, "
+                  "no-clip)\n";
         return 2;
       }
     }
@@ -208,7 +346,31 @@ int runCompile() {
       return 2;
     }
   }
+  if (!sparsity.empty()) {
+    std::string err = parseSparsityOption(sparsity, popts);
+    if (err.empty() && (noKernels || noRaise))
+      err = "--sparsity needs the runtime kernels and raising (not --no-kernels or --no-raise)";
+    if (err.empty() && popts.quantBits && popts.quantMethod == "gptq")
+      err = "--sparsity cannot be combined with --quantize=...,method=gptq (use rtn)";
+    if (err.empty() && popts.quantBits && (popts.quantBits != 4 || popts.sparsityPattern != "2:4"))
+      err = "--sparsity combines with --quantize only as --sparsity=2:4 --quantize=int4 (the other sparse "
+            "kernels take f32 values)";
+    if (!err.empty()) {
+      errs() << "llmc: " << err << "\n";
+      return 2;
+    }
+  }
+  std::unique_ptr<FileRemover> tempStats, tempReport;
+  if (int rc = prepareCalibration(popts, tempStats, tempReport))
+    return rc;
+  if (!popts.sparsityPattern.empty() && popts.pruneMethod == "wanda") {
+    popts.pruneStats = popts.quantCalibration;
+    // The statistics number the linears before pruning; the quantizer
+    // (round to nearest here) sees only the layers left dense.
+    popts.quantCalibration.clear();
+  }
   popts.logitsLast = logits == Logits::Last;
+  popts.batchStep = !noBatchStep && !instrumentLinears; // calibration runs @main only
   auto runPM = [&](auto build, StringRef name) -> bool {
     mlir::PassManager pm(&ctx);
     if (printIRAfterAll) {
@@ -227,10 +389,19 @@ int runCompile() {
       t->stopTimer();
     return ok;
   };
-  if (emit == Emit::LLM)
-    return runPM(llmc::buildRaisingPipeline, "raise") ? writeModule(module) : 1;
+  auto printReport = [&] {
+    if (!popts.quantReport.empty())
+      llmc::tool::printQuantizeReport(popts.quantReport, outs());
+  };
+  if (emit == Emit::LLM) {
+    if (!runPM(llmc::buildRaisingPipeline, "raise"))
+      return 1;
+    printReport();
+    return writeModule(module);
+  }
   if (!runPM(llmc::buildFrontendPipeline, "lower to linalg"))
     return 1;
+  printReport();
   if (emit == Emit::Linalg)
     return writeModule(module);
   if (!runPM(llmc::buildBackendPipeline, "bufferize and lower to LLVM"))

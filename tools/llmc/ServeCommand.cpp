@@ -1,7 +1,7 @@
 //===- ServeCommand.cpp - `llmc serve`: an OpenAI-compatible HTTP server --===//
 //
 //   llmc serve model.so --port N [--host 127.0.0.1] [--kv-budget-mb M]
-//       [--block-size 16] [--max-batch-tokens T] [--queue-limit Q] [--model-name NAME]
+//       [--block-size 8] [--max-batch-tokens T] [--queue-limit Q] [--model-name NAME]
 //
 // HTTP (cpp-httplib) in front of the serving engine of include/llmc/llmc_serving.h:
 // /v1/completions, /v1/chat/completions (ChatML prompt, SSE streaming),
@@ -55,7 +55,7 @@ cl::opt<std::string> host("host", cl::desc("Address to listen on (default 127.0.
                           cl::init("127.0.0.1"), cl::sub(serveCmd), cl::cat(cat));
 cl::opt<int> kvBudgetMb("kv-budget-mb", cl::desc("KV-cache memory budget in MiB (default 256)"),
                         cl::init(256), cl::sub(serveCmd), cl::cat(cat));
-cl::opt<int> blockSize("block-size", cl::desc("Tokens per KV block (default 16)"), cl::init(16),
+cl::opt<int> blockSize("block-size", cl::desc("Tokens per KV block (default 8)"), cl::init(8),
                        cl::sub(serveCmd), cl::cat(cat));
 cl::opt<int> maxBatchTokens("max-batch-tokens",
                             cl::desc("Tokens per scheduler step, decode + prompt chunks (default 512)"),
@@ -80,6 +80,11 @@ cl::opt<int> executorThreads(
     cl::desc("Threads running the sequences of a step (default 1); with N > 1 and no "
              "LLMC_NUM_THREADS set, the model's kernels get cores / N threads each"),
     cl::init(1), cl::sub(serveCmd), cl::cat(cat));
+cl::opt<std::string> executorKind(
+    "executor",
+    cl::desc("How a step runs: paged (default: one compiled batch step, KV in the budget's "
+             "blocks; needs a library with a batch step) or sessions (one session per sequence)"),
+    cl::init("paged"), cl::sub(serveCmd), cl::cat(cat));
 cl::opt<int> httpThreads("http-threads",
                          cl::desc("HTTP worker threads (default: max-running + queue-limit + 16)"),
                          cl::init(0), cl::sub(serveCmd), cl::cat(cat));
@@ -562,7 +567,9 @@ int runServe() {
     return fail("--add-bos must be auto, yes or no", 2);
   if (executorThreads < 1 || executorThreads > 256)
     return fail("--executor-threads must be in 1..256", 2);
-  if (executorThreads > 1 && !std::getenv("LLMC_NUM_THREADS")) {
+  if (executorKind != "paged" && executorKind != "sessions")
+    return fail("--executor must be paged or sessions", 2);
+  if (executorThreads > 1 && executorKind == "sessions" && !std::getenv("LLMC_NUM_THREADS")) {
     // Before the library starts its kernel thread pool (it reads this once).
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::string n = std::to_string(std::max(1u, cores / (unsigned)executorThreads));
@@ -592,6 +599,7 @@ int runServe() {
   opts.queue_limit = queueLimit;
   opts.max_context = maxContext;
   opts.executor_threads = executorThreads;
+  opts.paged = executorKind == "paged";
   llmc_engine *engine = nullptr;
   if (llmc_engine_create(&api, model, &opts, &engine) != LLMC_SERVING_OK)
     return fail(llmc_engine_last_error());
@@ -631,8 +639,13 @@ int runServe() {
          << kvBudgetMb << " MiB = " << st.kv_blocks_total << " blocks of " << opts.block_size
          << " tokens, max batch " << opts.max_batch_tokens << " tokens, " << opts.max_running
          << " running, queue " << opts.queue_limit << ", context " << opts.max_context
-         << ", BOS " << (bos ? "added" : "not added") << ", " << opts.executor_threads
-         << " executor thread(s))\n";
+         << ", BOS " << (bos ? "added" : "not added") << ", "
+         << (opts.paged ? std::string("paged batch step")
+                        : "sessions, " + std::to_string(opts.executor_threads) +
+                              " executor thread(s)")
+         << ")\n";
+  if (executorKind == "paged" && !opts.paged)
+    errs() << "llmc serve: this library has no batch step; running one session per sequence\n";
   errs().flush();
 
   std::thread watcher([&] {

@@ -1,6 +1,7 @@
 //===- LLMDialect.cpp - the llm dialect and its verifiers -----------------===//
 #include "llmc/Dialect/LLM/LLMDialect.h"
 #include "llmc/QuantLayout.h"
+#include "llmc/SparseLayout.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -27,6 +28,37 @@ static int64_t lastDim(Value v) {
 // Two dims agree unless both are static and differ.
 static bool dimsCompatible(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+/// Optional `rope(cos, sin)` operands (llmc-fuse-rope): both or neither, f32,
+/// broadcasting (dims of size 1, aligned right) to each tensor of `targets`
+/// ([..., D] with D even).
+static LogicalResult verifyRope(Operation *op, Value cos, Value sin,
+                                ArrayRef<RankedTensorType> targets) {
+  if (!cos && !sin)
+    return success();
+  if (!cos || !sin)
+    return op->emitOpError("rope needs both cos and sin");
+  for (Value table : {cos, sin}) {
+    auto t = cast<RankedTensorType>(table.getType());
+    if (!t.getElementType().isF32())
+      return op->emitOpError("rope cos/sin must be f32");
+    for (RankedTensorType target : targets) {
+      int64_t rank = target.getRank(), d = target.getShape().back();
+      if (t.getRank() > rank || t.getRank() == 0)
+        return op->emitOpError("rope cos/sin must have rank 1..") << rank;
+      if (!ShapedType::isDynamic(d) && d % 2)
+        return op->emitOpError("rope needs an even head size, got ") << d;
+      if (!dimsCompatible(t.getShape().back(), d))
+        return op->emitOpError("rope cos/sin must have the head size ") << d;
+      for (int64_t i = 1; i < t.getRank(); ++i) {
+        int64_t c = t.getShape()[t.getRank() - 1 - i], x = target.getShape()[rank - 1 - i];
+        if (c != 1 && !dimsCompatible(c, x))
+          return op->emitOpError("rope cos/sin do not broadcast to ") << target;
+      }
+    }
+  }
+  return success();
 }
 
 LogicalResult EmbeddingOp::verify() {
@@ -137,6 +169,112 @@ LogicalResult QuantizedLinearOp::verify() {
   return success();
 }
 
+LogicalResult PagedAttentionOp::verify() {
+  auto q = cast<RankedTensorType>(getQuery().getType());
+  auto k = cast<RankedTensorType>(getKey().getType());
+  auto v = cast<RankedTensorType>(getValue().getType());
+  auto kp = cast<RankedTensorType>(getKeyPool().getType());
+  auto vp = cast<RankedTensorType>(getValuePool().getType());
+  for (RankedTensorType t : {q, k, v, kp, vp})
+    if (t.getRank() != 4 || !t.getElementType().isF32())
+      return emitOpError("query, key, value and the pools must be rank-4 f32 tensors");
+  int64_t h = q.getShape()[1], kvh = k.getShape()[1];
+  if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(kvh) &&
+      (kvh == 0 || h % kvh != 0))
+    return emitOpError("query heads (") << h
+           << ") must be a multiple of key/value heads (" << kvh << ")";
+  if (!dimsCompatible(q.getShape()[3], k.getShape()[3]))
+    return emitOpError("query and key head sizes differ");
+  // The pools hold [block, KV head, row in block, D]: heads and head sizes
+  // must match the new entries they receive.
+  if (!dimsCompatible(kp.getShape()[1], kvh) || !dimsCompatible(vp.getShape()[1], v.getShape()[1]) ||
+      !dimsCompatible(kp.getShape()[3], k.getShape()[3]) ||
+      !dimsCompatible(vp.getShape()[3], v.getShape()[3]))
+    return emitOpError("pools must be [blocks, KV heads, block size, D] of the new keys/values");
+  auto isI32 = [](Value x, int64_t rank) {
+    auto t = cast<RankedTensorType>(x.getType());
+    return t.getRank() == rank && t.getElementType().isInteger(32);
+  };
+  if (!isI32(getBlockTables(), 2) || !isI32(getSeqStarts(), 1) || !isI32(getSeqPositions(), 1))
+    return emitOpError("block_tables must be 2-D i32, seq_starts and seq_positions 1-D i32");
+  if (getResult().getType() != RankedTensorType::get(
+          {q.getShape()[0], q.getShape()[1], q.getShape()[2], v.getShape()[3]},
+          q.getElementType()))
+    return emitOpError("result must be [1, H, T, Dv]");
+  return verifyRope(*this, getCos(), getSin(), {q, k});
+}
+
+LogicalResult SparseLinearOp::verify() {
+  int64_t k = lastDim(getInput()), n = lastDim(getResult());
+  if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
+    return emitOpError("needs static K and N");
+  int64_t nr = getPanel();
+  if (nr < 1)
+    return emitOpError("panel must be >= 1");
+  auto values = cast<RankedTensorType>(getValues().getType());
+  auto indices = cast<RankedTensorType>(getIndices().getType());
+  int mats = getGated() ? 2 : 1;
+  int64_t panels = (n + nr - 1) / nr * mats;
+  if (getBits() != 32 && getBits() != 4)
+    return emitOpError("bits must be 32 (f32 values) or 4 (int4), got ") << getBits();
+  if (getBits() == 4) {
+    if (getFormat() != "2:4")
+      return emitOpError("int4 values need the 2:4 format");
+    if (!getScales())
+      return emitOpError("int4 values need scales");
+    auto scales = cast<RankedTensorType>(getScales().getType());
+    if (!values.getElementType().isInteger(8) || !indices.getElementType().isInteger(32) ||
+        !scales.getElementType().isInteger(16))
+      return emitOpError("int4 2:4 needs 8-bit codes, i32 metadata words and i16 (fp16) scales");
+    llmc::sparse::Sparse24Q4Layout l = llmc::sparse::makeSparse24Q4Layout(k, n, nr, mats);
+    if (values.getNumElements() != l.numCodes() || indices.getNumElements() != l.numMeta() ||
+        scales.getNumElements() != l.numScales())
+      return emitOpError("int4 2:4 weight has ")
+             << values.getNumElements() << " codes, " << indices.getNumElements() << " metadata words and "
+             << scales.getNumElements() << " scales, expected " << l.numCodes() << ", " << l.numMeta() << " and "
+             << l.numScales();
+  } else if (getScales()) {
+    return emitOpError("f32 values take no scales");
+  }
+  if (values.getRank() != 1 || indices.getRank() != 1 || (getBits() == 32 && !values.getElementType().isF32()))
+    return emitOpError("values must be 1-D f32 (or int4 codes) and indices 1-D");
+  if (getBits() == 4) {
+    // checked above
+  } else if (getFormat() == "2:4") {
+    if (getStarts())
+      return emitOpError("a 2:4 weight has no starts");
+    if (!indices.getElementType().isInteger(32))
+      return emitOpError("2:4 indices must be i32 metadata words");
+    llmc::sparse::Sparse24Layout l = llmc::sparse::makeSparse24Layout(k, n, nr, mats);
+    if (values.getNumElements() != l.numValues() || indices.getNumElements() != l.numMeta())
+      return emitOpError("2:4 weight has ") << values.getNumElements() << " values and "
+                                            << indices.getNumElements() << " metadata words, expected "
+                                            << l.numValues() << " and " << l.numMeta();
+  } else if (getFormat() == "unstructured") {
+    if (!getStarts())
+      return emitOpError("an unstructured weight needs starts");
+    auto starts = cast<RankedTensorType>(getStarts().getType());
+    if (!indices.getElementType().isInteger(8) || !starts.getElementType().isInteger(32))
+      return emitOpError("unstructured indices must be 8-bit offsets and starts i32");
+    int64_t chunks = (k + llmc::sparse::kEllChunk - 1) / llmc::sparse::kEllChunk;
+    if (starts.getNumElements() != panels * chunks + 1)
+      return emitOpError("starts has ") << starts.getNumElements() << " entries, expected "
+                                        << panels * chunks + 1;
+    if (values.getNumElements() != indices.getNumElements() || values.getNumElements() % nr != 0)
+      return emitOpError("values and offsets must have the same size, whole rows of the panel");
+  } else {
+    return emitOpError("format must be \"2:4\" or \"unstructured\", got '") << getFormat() << "'";
+  }
+  if (getGated() && getBias())
+    return emitOpError("a gated linear cannot have a bias");
+  if (getBias()) {
+    auto b = cast<RankedTensorType>(getBias().getType());
+    if (b.getRank() != 1 || !dimsCompatible(b.getShape()[0], n))
+      return emitOpError("bias must be [N]");
+  }
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   auto q = cast<RankedTensorType>(getQuery().getType());
   auto k = cast<RankedTensorType>(getKey().getType());
@@ -154,5 +292,35 @@ LogicalResult AttentionOp::verify() {
           {q.getShape()[0], q.getShape()[1], q.getShape()[2], v.getShape()[3]},
           q.getElementType()))
     return emitOpError("result must be [B, H, S, Dv]");
+  return verifyRope(*this, getCos(), getSin(), {q});
+}
+
+LogicalResult KVCacheAppendOp::verify() {
+  return verifyRope(*this, getCos(), getSin(), {cast<RankedTensorType>(getUpdate().getType())});
+}
+
+LogicalResult QuantizedEmbeddingOp::verify() {
+  auto ids = cast<RankedTensorType>(getIds().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (!ids.getElementType().isInteger())
+    return emitOpError("ids must be integers");
+  if (result.getRank() != ids.getRank() + 1)
+    return emitOpError("result must be ids.shape + [embedding]");
+  int64_t e = result.getShape().back();
+  if (ShapedType::isDynamic(e))
+    return emitOpError("needs a static embedding size");
+  std::string error;
+  llmc::quant::Layout l = llmc::quant::makeLayout(
+      llmc::quant::Scheme{int(getBits()), int64_t(getGroup()), getSymmetric()}, e, int64_t(getVocab()),
+      int64_t(getPanel()), &error);
+  if (!error.empty())
+    return emitOpError(error);
+  auto size = [](Value v) { return cast<RankedTensorType>(v.getType()).getNumElements(); };
+  if (size(getCodes()) != l.codeBytes())
+    return emitOpError("codes hold ") << size(getCodes()) << " bytes, expected " << l.codeBytes();
+  if (size(getScales()) != l.numParams())
+    return emitOpError("expected ") << l.numParams() << " scales";
+  if (!getSymmetric() && (!getZeros() || size(getZeros()) != l.numParams()))
+    return emitOpError("an asymmetric scheme needs ") << l.numParams() << " zero points";
   return success();
 }

@@ -26,8 +26,38 @@ struct PipelineOptions {
   int64_t quantGroup = 0;
   bool quantSymmetric = true;
   bool quantKeepLmHead = false;
+  /// "rtn" or "gptq" (GPTQ reads the statistics file `quantCalibration`);
+  /// the LM head's and the embedding table's precision ("" for the head =
+  /// like the other layers; "f32", "int8", "int4"); the JSON report file.
+  std::string quantMethod = "rtn";
+  std::string quantCalibration;
+  std::string quantLmHead;
+  std::string quantEmbedding = "f32";
+  std::string quantReport;
+  /// GPTQ variants (llmc-quantize-weights act-order / clip-search).
+  bool quantActOrder = true;
+  bool quantClipSearch = true;
+  /// Instead of quantizing, insert llm.observe before each quantization
+  /// candidate (the instrumented first compile of `--calibration`).
+  bool instrumentLinears = false;
+  /// Pruning (llmc-prune-weights + llmc-pack-sparse-weights): pattern ""
+  /// = off, "2:4" or "unstructured" (dropping `sparsity` of each column);
+  /// method "magnitude" or "wanda" (input norms from `pruneStats`).
+  std::string sparsityPattern;
+  double sparsity = 0.5;
+  std::string pruneMethod = "magnitude";
+  std::string pruneStats;
+  /// Compress pruned weights for the sparse kernels (false: keep them in
+  /// the dense layout, the same weights on the dense kernels, for A/B runs).
+  bool sparseKernels = true;
+  /// Magnitude pruning scores the RMSNorm-gain-folded weights (llmc-prune-weights
+  /// norm-gain; off by default: docs/Sparsity.md has the measurement).
+  bool pruneNormGain = false;
   /// Compute the `logits` output for the last position only.
   bool logitsLast = false;
+  /// Add the `llmc_step` entry (ragged batch over a paged KV cache) to
+  /// decoders with a KV cache (llmc-batch-step; `llmc serve` uses it).
+  bool batchStep = true;
   /// Columns per packed weight panel (32 for AVX-512 targets, 16 for AVX2).
   int64_t panel = 32;
 

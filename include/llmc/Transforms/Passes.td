@@ -148,6 +148,20 @@ def FuseEpilogue : Pass<"llmc-fuse-epilogue", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
+def FuseRope : Pass<"llmc-fuse-rope", "mlir::func::FuncOp"> {
+  let summary = "Apply rotary embeddings inside attention and the KV-cache store";
+  let description = [{
+    `attention(rotary(q), kv_cache_append(past, rotary(k)), ...)` becomes
+    `attention(q, kv_cache_append(past, k) rope(cos, sin), ...) rope(cos, sin)`:
+    the attention kernel rotates query rows as it loads them and the keys are
+    rotated as they are written into the cache; `paged_attention(rotary(q),
+    rotary(k), ...)` gets `rope(cos, sin)` for both. Only when both rotaries
+    use the same cos/sin values and form, have no other use, and head sizes
+    match; rotaries of values or feeding anything else are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
 def PackWeights : Pass<"llmc-pack-weights", "mlir::func::FuncOp"> {
   let summary = "Pack constant linear weights into the kernels' blocked layout";
   let description = [{
@@ -167,7 +181,7 @@ def PackWeights : Pass<"llmc-pack-weights", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
-def PlanMemory : Pass<"llmc-plan-memory", "mlir::func::FuncOp"> {
+def PlanMemory : Pass<"llmc-plan-memory", "mlir::ModuleOp"> {
   let summary = "Place a function's buffers in one arena by liveness";
   let description = [{
     Runs on bufferized code. Every `memref.alloc` of the entry block with
@@ -182,6 +196,28 @@ def PlanMemory : Pass<"llmc-plan-memory", "mlir::func::FuncOp"> {
     alone.
   }];
   let dependentDialects = ["mlir::memref::MemRefDialect", "mlir::arith::ArithDialect"];
+}
+
+def BatchStep : Pass<"llmc-batch-step", "mlir::ModuleOp"> {
+  let summary = "Add @step: one model step over a ragged batch with a paged KV cache";
+  let description = [{
+    Clones the (optimized) @main of a decoder with KV-cache slots into @step,
+    which runs the new tokens of many sequences concatenated ([1, T]) against
+    a paged KV cache: each `kv_cache_append` + `attention` pair becomes an
+    `llm.paged_attention` over per-slot pools (`llmc.kv_pool` arguments
+    [num_blocks, KVH, block_size, D]) addressed through `block_tables`,
+    `seq_starts` and `seq_positions`; the attention mask and `attention_mask`
+    input disappear; the LM head computes only the rows in `logits_indices`.
+    Fails with a diagnostic when the graph cannot run batched (the mask or a
+    cache slot feeding anything but attention, a non-causal attention, an
+    unknown input) when `required`, else with a warning and no @step.
+    Models without KV-cache slots are left alone.
+  }];
+  let options = [
+    Option<"required", "required", "bool", /*default=*/"false",
+           "Fail when the graph cannot run batched (default: warn, keep @main only)">,
+  ];
+  let dependentDialects = ["llmc::llm::LLMDialect", "mlir::tensor::TensorDialect"];
 }
 
 def LogitsLast : Pass<"llmc-logits-last", "mlir::ModuleOp"> {
@@ -199,18 +235,25 @@ def LogitsLast : Pass<"llmc-logits-last", "mlir::ModuleOp"> {
 }
 
 def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
-  let summary = "Quantize constant linear weights to int8 / int4 (round to nearest)";
+  let summary = "Quantize constant linear weights to int8 / int4 (RTN or GPTQ)";
   let description = [{
     Every `llm.linear` with a constant f32 weight becomes an
     `llm.quantized_linear` whose weight is stored in the panel layout of
     include/llmc/QuantLayout.h: `bits` 8 or 4, `group` K elements per fp16
     scale (0 = per output column), symmetric or asymmetric (uint8 zero
     points), `panel` columns per panel. Fused prologue/epilogues (RMSNorm
-    scaling, gating, bias, residual) carry over. With `keep-lm-head` the
-    linear producing `logits` stays in full precision. Gated linears whose
-    width is not a multiple of the panel, packed and non-constant weights
-    are left alone. Runs before llmc-pack-weights (which packs what is
-    left).
+    scaling, gating, bias, residual) carry over. `method=gptq` quantizes
+    with GPTQ (include/llmc/Gptq.h) from the `calibration` statistics of
+    an instrumented run (llmc-instrument-linears; linear i of the walk is
+    entry i, and its K and N must match). `lm-head` picks the scheme of the
+    linear producing `logits` (f32 = `keep-lm-head`), `embedding` turns
+    `llm.embedding` of a constant table into `llm.quantized_embedding`
+    (reusing the head's tensors when the head's weight is the table
+    transposed and has the same scheme). `report` gets a JSON list of the
+    choices (name, shape, scheme, bytes, relative output error on the
+    calibration data). Gated linears whose width is not a multiple of the
+    panel, packed and non-constant weights are left alone. Runs before
+    llmc-pack-weights (which packs what is left).
   }];
   let options = [
     Option<"bits", "bits", "int64_t", /*default=*/"8", "Bits per weight: 8 or 4">,
@@ -218,7 +261,99 @@ def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
     Option<"symmetric", "symmetric", "bool", /*default=*/"true", "Symmetric (no zero points)">,
     Option<"panel", "panel", "int64_t", /*default=*/"16", "Columns per panel">,
     Option<"keepLmHead", "keep-lm-head", "bool", /*default=*/"false",
-           "Leave the layer producing `logits` in full precision">
+           "Leave the layer producing `logits` in full precision">,
+    Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
+           "rtn (round to nearest) or gptq (needs `calibration`)">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "Calibration statistics file (include/llmc/CalibrationStats.h)">,
+    Option<"lmHead", "lm-head", "std::string", /*default=*/"\"\"",
+           "The LM head: f32, int8 or int4 (default: like the other layers)">,
+    Option<"embedding", "embedding", "std::string", /*default=*/"\"f32\"",
+           "The embedding table: f32, int8 or int4">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write the per-tensor choices as JSON to this file">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"true",
+           "GPTQ: quantize inputs in order of decreasing energy (static groups)">,
+    Option<"clipSearch", "clip-search", "bool", /*default=*/"true",
+           "GPTQ: search each group's scale (range shrunk by up to 25%)">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "GPTQ: damping added to diag(H), relative to its mean">
+  ];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def InstrumentLinears : Pass<"llmc-instrument-linears", "mlir::func::FuncOp"> {
+  let summary = "Observe the inputs of quantization candidates (for calibration)";
+  let description = [{
+    Inserts `llm.observe {id, columns}` before every linear that
+    llmc-quantize-weights would consider (constant rank-2 f32 weight, not
+    packed), numbered in walk order like that pass numbers them, so the
+    statistics an instrumented library collects on calibration text
+    (`llmc compile --calibration`) line up with the real compile's linears.
+    Runs where quantization runs (after the gate/up, QKV and epilogue
+    fusions, before RMSNorm folding). Other linears are left alone.
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def PruneWeights : Pass<"llmc-prune-weights", "mlir::func::FuncOp"> {
+  let summary = "Prune constant linear weights to 2:4 or unstructured sparsity";
+  let description = [{
+    Zeroes weights of every `llm.linear` with a constant f32 2-D weight and
+    marks it `llmc.sparsity = "2:4"` or `"unstructured"` for
+    llmc-pack-sparse-weights (include/llmc/SparseLayout.h has the rules):
+    `pattern=2:4` keeps the 2 best of every 4 consecutive k of each output
+    column; `pattern=unstructured` drops the floor(sparsity * K) worst of
+    each output column. Scores: `method=magnitude` |w| (with `norm-gain`, of
+    the effective weight g[k] w[k, n] when the input is an `llm.rms_norm`
+    with a constant gain g, i.e. as llmc-fuse-rms-norm will fold it; off by
+    default, measured worse on SmolLM2);
+    `method=wanda` |w[k, n]| * ||x_k||_2 with the input norms read from the
+    `stats` file: the calibration statistics of `llmc compile --calibration`
+    (include/llmc/CalibrationStats.h, the diagonal of each H) or text
+    records "<key> <K> <sum_t x_tk^2 for k < K>", key `linear.<i>` for the
+    i-th constant linear of the function in walk order (the numbering of
+    llmc-instrument-linears) or the name of the weight constant (see
+    docs/Sparsity.md). The linear producing
+    `logits` (the LM head) is left dense unless `prune-lm-head`. 2:4 with K
+    not a multiple of 4 is left dense with a warning; packed and
+    non-constant weights are left alone.
+  }];
+  let options = [
+    Option<"pattern", "pattern", "std::string", /*default=*/"\"2:4\"", "2:4 or unstructured">,
+    Option<"sparsity", "sparsity", "double", /*default=*/"0.5",
+           "Fraction of each column dropped (unstructured)">,
+    Option<"method", "method", "std::string", /*default=*/"\"magnitude\"", "magnitude or wanda">,
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Input statistics file (wanda)">,
+    Option<"normGain", "norm-gain", "bool", /*default=*/"false",
+           "Magnitude of the RMSNorm-gain-folded weights (default: the stored ones)">,
+    Option<"pruneLmHead", "prune-lm-head", "bool", /*default=*/"false",
+           "Also prune the layer producing `logits`">
+  ];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
+def PackSparseWeights : Pass<"llmc-pack-sparse-weights", "mlir::func::FuncOp"> {
+  let summary = "Compress pruned linear weights into llm.sparse_linear";
+  let description = [{
+    Every `llm.linear` marked `llmc.sparsity` (by llmc-prune-weights) with a
+    constant f32 weight becomes an `llm.sparse_linear` whose weight is
+    compressed at compile time into a format of include/llmc/SparseLayout.h:
+    2:4 in panels of `panel` columns, unstructured (ELLPACK per 256-k chunk)
+    in panels of `unstructured-panel` columns (narrower panels pad less).
+    Fused prologue/epilogues carry over; identical (weight, layout) pairs
+    share one compressed constant. A weight marked 2:4 that is not 2:4
+    sparse is an error.
+    With `bits=4` the kept weights of 2:4 layers are quantized to int4
+    (symmetric, one fp16 scale per 32 k and column; round to nearest).
+  }];
+  let options = [
+    Option<"panel", "panel", "int64_t", /*default=*/"16", "Columns per 2:4 panel">,
+    Option<"unstructuredPanel", "unstructured-panel", "int64_t", /*default=*/"8",
+           "Columns per unstructured panel">,
+    Option<"bits", "bits", "int64_t", /*default=*/"32",
+           "Bits per kept weight: 32 (f32) or 4 (int4, 2:4 only; unstructured stays f32)">
   ];
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }

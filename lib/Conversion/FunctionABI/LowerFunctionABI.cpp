@@ -69,6 +69,47 @@ SmallVector<std::string> dimSymbols(StringRef expr) {
   return out;
 }
 
+/// Calls llmc_rt_rope_store_f32(x, cos, sin, dst, interleaved): dst =
+/// rotary(x) with the tables (rank <= 4, broadcasting) as 4-D views.
+void storeRotated(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value dst,
+                  bool interleaved) {
+  auto f32 = b.getF32Type();
+  auto any4 = lowering::stridedMemRefType(RankedTensorType::get(
+      SmallVector<int64_t>(4, ShapedType::kDynamic), f32));
+  auto view4 = [&](Value t) {
+    auto tt = cast<RankedTensorType>(t.getType());
+    if (tt.getRank() < 4) {
+      SmallVector<int64_t> shape(4 - tt.getRank(), 1);
+      shape.append(tt.getShape().begin(), tt.getShape().end());
+      SmallVector<Value> dims(4 - tt.getRank(), lowering::indexConst(b, loc, 1));
+      for (int64_t i = 0; i < tt.getRank(); ++i)
+        dims.push_back(lowering::dimOf(b, loc, t, i));
+      t = lowering::reshapeTo(b, loc, t, RankedTensorType::get(shape, f32), dims);
+      tt = cast<RankedTensorType>(t.getType());
+    }
+    Value m = bufferization::ToBufferOp::create(b, loc, lowering::stridedMemRefType(tt), t,
+                                                /*readOnly=*/true);
+    return memref::CastOp::create(b, loc, any4, m).getResult();
+  };
+  SmallVector<Value> args{view4(x), view4(cos), view4(sin),
+                          memref::CastOp::create(b, loc, any4, dst).getResult(),
+                          arith::ConstantIntOp::create(b, loc, b.getI32Type(), interleaved)};
+  auto module = dst.getParentRegion()->getParentOfType<ModuleOp>();
+  StringRef name = "llmc_rt_rope_store_f32";
+  auto fn = module.lookupSymbol<func::FuncOp>(name);
+  if (!fn) {
+    OpBuilder mb(module.getBodyRegion());
+    fn = func::FuncOp::create(mb, module.getLoc(), name,
+                              mb.getFunctionType(llvm::map_to_vector(args, [](Value v) {
+                                return v.getType();
+                              }),
+                                                 {}));
+    fn.setPrivate();
+    fn->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+  }
+  func::CallOp::create(b, loc, fn, args);
+}
+
 struct LowerFunctionABIPass
     : public llmc::impl::LowerFunctionABIBase<LowerFunctionABIPass> {
   void runOnOperation() override {
@@ -78,6 +119,28 @@ struct LowerFunctionABIPass
       module.emitError("no func.func @main to lower");
       return signalPassFailure();
     }
+    std::optional<llvm::json::Object> manifest = lowerEntry(main, "llmc_main");
+    if (!manifest)
+      return signalPassFailure();
+    // The batch step (llmc-batch-step), if any: same convention, own entry.
+    if (auto step = module.lookupSymbol<func::FuncOp>("step")) {
+      std::optional<llvm::json::Object> stepManifest = lowerEntry(step, "llmc_step");
+      if (!stepManifest)
+        return signalPassFailure();
+      (*manifest)["step"] = std::move(*stepManifest);
+    }
+    (*manifest)["abi_version"] = 1;
+    if (auto src = module->getAttrOfType<StringAttr>("llmc.source"))
+      (*manifest)["source"] = src.str();
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << llvm::json::Value(std::move(*manifest));
+    module->setAttr("llmc.manifest", StringAttr::get(&getContext(), text));
+  }
+
+  /// Builds `entry` (memref arguments, C interface) from `main`, erases
+  /// `main` and returns its manifest part: entry, inputs, cache, outputs.
+  std::optional<llvm::json::Object> lowerEntry(func::FuncOp main, StringRef entryName) {
     MLIRContext *ctx = &getContext();
     OpBuilder b(ctx);
     FunctionType ft = main.getFunctionType();
@@ -96,7 +159,7 @@ struct LowerFunctionABIPass
     for (Type t : ft.getInputs())
       if (!isa<RankedTensorType>(t)) {
         main.emitError("@main arguments must be ranked tensors");
-        return signalPassFailure();
+        return std::nullopt;
       }
 
     SmallVector<Type> newTypes;
@@ -112,7 +175,7 @@ struct LowerFunctionABIPass
     }
 
     b.setInsertionPoint(main);
-    auto entry = func::FuncOp::create(b, main.getLoc(), "llmc_main",
+    auto entry = func::FuncOp::create(b, main.getLoc(), entryName,
                                       b.getFunctionType(newTypes, {}));
     entry->setAttr("llvm.emit_c_interface", b.getUnitAttr());
     Block *body = entry.addEntryBlock();
@@ -124,8 +187,10 @@ struct LowerFunctionABIPass
     for (unsigned i : plainArgs) {
       Value m = body->getArgument(pos++);
       auto tt = cast<RankedTensorType>(ft.getInput(i));
+      // KV pools of the batch step are written by paged attention.
+      bool pool = bool(main.getArgAttr(i, "llmc.kv_pool"));
       Value t = bufferization::ToTensorOp::create(b, main.getLoc(), tt, m,
-                                                  /*restrict=*/true, /*writable=*/false);
+                                                  /*restrict=*/true, /*writable=*/pool);
       map.map(main.getArgument(i), t);
     }
     DenseMap<Value, Value> cacheMemref; // old cache arg -> new view arg
@@ -167,10 +232,23 @@ struct LowerFunctionABIPass
         offs[axis] = pLen;
         subSizes[axis] = sLen;
         auto region = memref::SubViewOp::create(b, loc, full, offs, subSizes, ones);
-        auto mat = bufferization::MaterializeInDestinationOp::create(
-            b, loc, upd, region.getResult());
-        mat.setRestrict(true);
-        mat.setWritable(true);
+        if (append.getCos()) {
+          // llmc-fuse-rope: the new keys are rotated on their way into the
+          // free rows (runtime/kernels/RopeStore.cpp), never materialized.
+          if (rank != 4) {
+            append.emitError("a rotating KV-cache append needs a 4-D cache slot");
+            ok = false;
+            continue;
+          }
+          storeRotated(b, loc, upd, map.lookupOrDefault(append.getCos()),
+                       map.lookupOrDefault(append.getSin()), region.getResult(),
+                       append.getRopeInterleaved());
+        } else {
+          auto mat = bufferization::MaterializeInDestinationOp::create(
+              b, loc, upd, region.getResult());
+          mat.setRestrict(true);
+          mat.setWritable(true);
+        }
         auto resultType = cast<RankedTensorType>(append.getType());
         Value t = bufferization::ToTensorOp::create(b, loc, resultType, full,
                                                     /*restrict=*/true, /*writable=*/false);
@@ -192,7 +270,7 @@ struct LowerFunctionABIPass
       b.clone(op, map);
     }
     if (!ok)
-      return signalPassFailure();
+      return std::nullopt;
     auto ret = cast<func::ReturnOp>(old.getTerminator());
     unsigned outPos = firstOut;
     for (unsigned i : plainResults) {
@@ -242,6 +320,10 @@ struct LowerFunctionABIPass
           {"dtype", dtypeName(cast<RankedTensorType>(ft.getInput(i)).getElementType())},
           {"dims", dimsJson(main.getArgAttrOfType<ArrayAttr>(i, "llmc.dims"),
                             cast<RankedTensorType>(ft.getInput(i)))}});
+    // Paged KV pools of the batch step: say which cache slot each one holds.
+    for (auto [pos, i] : llvm::enumerate(plainArgs))
+      if (auto slot = main.getArgAttrOfType<IntegerAttr>(i, "llmc.kv_pool"))
+        inputs[pos].getAsObject()->insert({"kv_pool", slot.getInt()});
     for (unsigned i : cacheArgs) {
       int64_t slot = main.getArgAttrOfType<IntegerAttr>(i, "llmc.cache_slot").getInt();
       std::string outName;
@@ -268,18 +350,12 @@ struct LowerFunctionABIPass
           {"dtype", dtypeName(cast<RankedTensorType>(ft.getResult(i)).getElementType())},
           {"dims", dimsJson(main.getResultAttrOfType<ArrayAttr>(i, "llmc.dims"),
                             cast<RankedTensorType>(ft.getResult(i)))}});
-    llvm::json::Object manifest{{"abi_version", 1},
-                                {"entry", "llmc_main"},
+    llvm::json::Object manifest{{"entry", entryName},
                                 {"inputs", std::move(inputs)},
                                 {"cache", std::move(cache)},
                                 {"outputs", std::move(outputs)}};
-    if (auto src = module->getAttrOfType<StringAttr>("llmc.source"))
-      manifest["source"] = src.str();
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    os << llvm::json::Value(std::move(manifest));
-    module->setAttr("llmc.manifest", b.getStringAttr(text));
     main.erase();
+    return manifest;
   }
 };
 } // namespace

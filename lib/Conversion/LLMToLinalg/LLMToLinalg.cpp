@@ -289,9 +289,48 @@ struct QuantizedLinearLowering : public OpRewritePattern<llm::QuantizedLinearOp>
   }
 };
 
+/// llm.sparse_linear: one call of the 2:4 (f32 or int4 values) or
+/// unstructured sparse kernel (include/llmc/SparseLayout.h) with the same
+/// fused flags as the packed one.
+struct SparseLinearLowering : public OpRewritePattern<llm::SparseLinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::SparseLinearOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    if (!xt.getElementType().isF32())
+      return rw.notifyMatchFailure(op, "sparse linear needs f32 activations");
+    auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), v).getResult(); };
+    SmallVector<Value> weightBuffers{asBuffer(rw, loc, op.getValues()), asBuffer(rw, loc, op.getIndices())};
+    if (op.getStarts())
+      weightBuffers.push_back(asBuffer(rw, loc, op.getStarts()));
+    if (op.getScales())
+      weightBuffers.push_back(asBuffer(rw, loc, op.getScales()));
+    StringRef kernel = op.getFormat() != "2:4" ? "llmc_rt_linear_sparse_ell_f32"
+                       : op.getBits() == 4   ? "llmc_rt_linear_sparse24_q4"
+                                             : "llmc_rt_linear_sparse24_f32";
+    lowerFusedLinearCall(op, rw, kernel, weightBuffers,
+                         {i64(xt.getShape().back()), i64(cast<RankedTensorType>(op.getType()).getShape().back()),
+                          arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getPanel())});
+    return success();
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // llm.attention
 //===----------------------------------------------------------------------===//
+
+/// A rope table (cos/sin, rank <= 4) with leading unit dims: [.., D] -> 4-D.
+Value ropeTable4(PatternRewriter &rw, Location loc, Value t) {
+  auto tt = cast<RankedTensorType>(t.getType());
+  if (tt.getRank() == 4)
+    return t;
+  SmallVector<int64_t> shape(4 - tt.getRank(), 1);
+  shape.append(tt.getShape().begin(), tt.getShape().end());
+  SmallVector<Value> dims(4 - tt.getRank(), indexConst(rw, loc, 1));
+  for (int64_t i = 0; i < tt.getRank(); ++i)
+    dims.push_back(dimOf(rw, loc, t, i));
+  return reshapeTo(rw, loc, t, RankedTensorType::get(shape, tt.getElementType()), dims);
+}
 
 struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
   AttentionLowering(MLIRContext *ctx, bool useKernels)
@@ -305,6 +344,14 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
     Type et = qt.getElementType();
     if (!et.isF32())
       return rw.notifyMatchFailure(op, "llm.attention supports f32");
+    if (op.getCos() && !useKernels) {
+      // Reference path: the fused rotary (llmc-fuse-rope) taken apart again.
+      Value q = llm::RotaryOp::create(rw, loc, qt, op.getQuery(), op.getCos(), op.getSin(),
+                                      rw.getBoolAttr(op.getRopeInterleaved()));
+      rw.replaceOpWithNewOp<llm::AttentionOp>(op, outType, q, op.getKey(), op.getValue(),
+                                              op.getMask(), op.getScaleAttr(), op.getCausalAttr());
+      return success();
+    }
     Value mask = op.getMask();
     if (mask) {
       auto mt = cast<RankedTensorType>(mask.getType());
@@ -336,12 +383,26 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
                                             rw.getI64IntegerAttr(64));
       auto any4 = anyShapeType(4, et);
       auto cast = [&](Value v) { return memref::CastOp::create(rw, loc, any4, v).getResult(); };
-      SmallVector<Type> argTypes{any4, any4, any4, any4, any4, rw.getI32Type(),
-                                 rw.getI32Type(), rw.getF32Type()};
-      auto fn = declareKernel(module, "llmc_rt_attention_f32", argTypes);
       Value hasMask = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), mask ? 1 : 0);
       Value causal = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getCausal());
       Value scale = arith::ConstantOp::create(rw, loc, op.getScaleAttr());
+      if (op.getCos()) {
+        // llmc-fuse-rope: the kernel rotates the query rows as it loads them.
+        Value cb = asBuffer(rw, loc, ropeTable4(rw, loc, op.getCos()));
+        Value sb = asBuffer(rw, loc, ropeTable4(rw, loc, op.getSin()));
+        Value interleaved =
+            arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getRopeInterleaved());
+        SmallVector<Value> args{cast(qb), cast(kb), cast(vb), cast(mb), cast(cb), cast(sb),
+                                cast(alloc), hasMask, causal, scale, interleaved};
+        auto fn = declareKernel(module, "llmc_rt_attention_rope_f32",
+                                llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
+        func::CallOp::create(rw, loc, fn, args);
+        rw.replaceOp(op, bufferization::ToTensorOp::create(rw, loc, outType, alloc, true, true));
+        return success();
+      }
+      SmallVector<Type> argTypes{any4, any4, any4, any4, any4, rw.getI32Type(),
+                                 rw.getI32Type(), rw.getF32Type()};
+      auto fn = declareKernel(module, "llmc_rt_attention_f32", argTypes);
       func::CallOp::create(rw, loc, fn,
                            ValueRange{cast(qb), cast(kb), cast(vb), cast(mb), cast(alloc),
                                       hasMask, causal, scale});
@@ -547,6 +608,80 @@ struct SwiGLULowering : public OpRewritePattern<llm::SwiGLUOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// llm.paged_attention
+//===----------------------------------------------------------------------===//
+
+/// One runtime call per layer: it stores the new K/V rows in the pools and
+/// attends through the block tables (runtime/kernels/PagedAttention.cpp).
+/// The pools are buffers the runtime owns (the step's `llmc.kv_pool`
+/// arguments); the call writes them, so they are taken as writable buffers.
+struct PagedAttentionLowering : public OpRewritePattern<llm::PagedAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::PagedAttentionOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type f32 = rw.getF32Type(), i32 = rw.getI32Type();
+    auto any4 = anyShapeType(4, f32);
+    auto cast = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
+    auto pool = [&](Value t) {
+      auto tt = llvm::cast<RankedTensorType>(t.getType());
+      return bufferization::ToBufferOp::create(rw, loc, stridedMemRefType(tt), t, /*readOnly=*/false)
+          .getResult();
+    };
+    SmallVector<Value> dims;
+    for (int64_t i = 0; i < 3; ++i)
+      dims.push_back(dimOf(rw, loc, op.getQuery(), i));
+    dims.push_back(dimOf(rw, loc, op.getValue(), 3));
+    auto mt = MemRefType::get(outType.getShape(), f32);
+    Value alloc = memref::AllocOp::create(rw, loc, mt, dynamicDims(outType, dims),
+                                          rw.getI64IntegerAttr(64));
+    Value scale = arith::ConstantOp::create(rw, loc, op.getScaleAttr());
+    SmallVector<Value> args{cast(any4, asBuffer(rw, loc, op.getQuery())),
+                            cast(any4, asBuffer(rw, loc, op.getKey())),
+                            cast(any4, asBuffer(rw, loc, op.getValue())),
+                            cast(any4, pool(op.getKeyPool())),
+                            cast(any4, pool(op.getValuePool())),
+                            cast(anyShapeType(2, i32), asBuffer(rw, loc, op.getBlockTables())),
+                            cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqStarts())),
+                            cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqPositions()))};
+    StringRef kernel = "llmc_rt_paged_attention_f32";
+    if (op.getCos()) {
+      // llmc-fuse-rope: keys rotated as they are stored, queries as loaded.
+      kernel = "llmc_rt_paged_attention_rope_f32";
+      args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getCos()))));
+      args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getSin()))));
+    }
+    args.append({cast(any4, alloc), scale});
+    if (op.getCos())
+      args.push_back(arith::ConstantIntOp::create(rw, loc, i32, op.getRopeInterleaved()));
+    auto fn = declareKernel(module, kernel,
+                            llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
+    func::CallOp::create(rw, loc, fn, args);
+    Value r = bufferization::ToTensorOp::create(rw, loc, outType, alloc, true, true);
+    rw.replaceOp(op, r);
+    return success();
+  }
+};
+
+/// Reference path (no kernels): `kv_cache_append ... rope(cos, sin)` taken
+/// apart into kv_cache_append(past, rotary(update)). With kernels the
+/// function-ABI lowering rotates the keys while storing them.
+struct KVCacheAppendRopeUnfuse : public OpRewritePattern<llm::KVCacheAppendOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::KVCacheAppendOp op, PatternRewriter &rw) const override {
+    if (!op.getCos())
+      return failure();
+    Value upd = llm::RotaryOp::create(rw, op.getLoc(), op.getUpdate().getType(), op.getUpdate(),
+                                      op.getCos(), op.getSin(),
+                                      rw.getBoolAttr(op.getRopeInterleaved()));
+    rw.replaceOpWithNewOp<llm::KVCacheAppendOp>(op, op.getType(), op.getPast(), upd,
+                                                op.getAxisAttr(), op.getSlotAttr());
+    return success();
+  }
+};
+
 struct EmbeddingLowering : public OpRewritePattern<llm::EmbeddingOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(llm::EmbeddingOp op, PatternRewriter &rw) const override {
@@ -583,6 +718,86 @@ struct EmbeddingLowering : public OpRewritePattern<llm::EmbeddingOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Quantized embedding and calibration observers (GPTQ)
+//===----------------------------------------------------------------------===//
+
+/// llm.quantized_embedding: ids flattened to [M], one call of
+/// llmc_rt_embedding_quant_{i64,i32} writing [M, E], reshaped back.
+struct QuantizedEmbeddingLowering : public OpRewritePattern<llm::QuantizedEmbeddingOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::QuantizedEmbeddingOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto it = cast<RankedTensorType>(op.getIds().getType());
+    auto outType = cast<RankedTensorType>(op.getType());
+    Type idType = it.getElementType();
+    if (!idType.isInteger(64) && !idType.isInteger(32))
+      return rw.notifyMatchFailure(op, "ids must be i64 or i32");
+    if (!outType.getElementType().isF32())
+      return rw.notifyMatchFailure(op, "the result must be f32");
+    int64_t e = outType.getShape().back();
+    SmallVector<Value> lead;
+    Value m = indexConst(rw, loc, 1);
+    for (int64_t i = 0; i < it.getRank(); ++i) {
+      lead.push_back(dimOf(rw, loc, op.getIds(), i));
+      m = arith::MulIOp::create(rw, loc, m, lead.back());
+    }
+    Value ids1 = reshapeTo(rw, loc, op.getIds(), RankedTensorType::get({ShapedType::kDynamic}, idType), {m});
+    Type f32 = rw.getF32Type();
+    auto asType = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
+    auto any1 = [&](Value v) {
+      return asType(anyShapeType(1, cast<MemRefType>(v.getType()).getElementType()), v);
+    };
+    Value codes = asBuffer(rw, loc, op.getCodes());
+    Value zeros = op.getZeros() ? asBuffer(rw, loc, op.getZeros()) : codes; // ignored when symmetric
+    auto y2t = RankedTensorType::get({ShapedType::kDynamic, e}, f32);
+    Value alloc = memref::AllocOp::create(rw, loc, MemRefType::get(y2t.getShape(), f32), ValueRange{m},
+                                          rw.getI64IntegerAttr(64));
+    auto i32 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), v).getResult(); };
+    SmallVector<Value> args{any1(asBuffer(rw, loc, ids1)),
+                            any1(codes),
+                            any1(asBuffer(rw, loc, op.getScales())),
+                            any1(zeros),
+                            asType(anyShapeType(2, f32), alloc),
+                            arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), op.getVocab()),
+                            i32(op.getPanel()),
+                            i32(op.getBits()),
+                            i32(op.getGroup()),
+                            i32(op.getSymmetric())};
+    auto fn = declareKernel(op->getParentOfType<ModuleOp>(),
+                            idType.isInteger(64) ? "llmc_rt_embedding_quant_i64" : "llmc_rt_embedding_quant_i32",
+                            llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
+    func::CallOp::create(rw, loc, fn, args);
+    Value y2 = bufferization::ToTensorOp::create(rw, loc, y2t, alloc, /*restrict=*/true, /*writable=*/true);
+    lead.push_back(indexConst(rw, loc, e));
+    rw.replaceOp(op, reshapeTo(rw, loc, y2, outType, lead));
+    return success();
+  }
+};
+
+/// llm.observe: the input as [M, K] goes to llmc_rt_calibration_observe.
+struct ObserveLowering : public OpRewritePattern<llm::ObserveOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(llm::ObserveOp op, PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto xt = cast<RankedTensorType>(op.getInput().getType());
+    if (!xt.getElementType().isF32() || xt.getRank() < 2)
+      return rw.notifyMatchFailure(op, "observe needs an f32 input of rank >= 2");
+    SmallVector<Value> lead;
+    Value m;
+    auto any2 = anyShapeType(2, rw.getF32Type());
+    Value xb = memref::CastOp::create(rw, loc, any2,
+                                      asBuffer(rw, loc, collapseRows(rw, loc, op.getInput(), lead, m)));
+    auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(rw, loc, rw.getI64Type(), v).getResult(); };
+    SmallVector<Value> args{xb, i64(op.getId()), i64(op.getColumns())};
+    auto fn = declareKernel(op->getParentOfType<ModuleOp>(), "llmc_rt_calibration_observe",
+                            llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
+    func::CallOp::create(rw, loc, fn, args);
+    rw.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLLMToLinalgPass
     : public llmc::impl::ConvertLLMToLinalgBase<ConvertLLMToLinalgPass> {
   using ConvertLLMToLinalgBase::ConvertLLMToLinalgBase;
@@ -591,7 +806,14 @@ struct ConvertLLMToLinalgPass
     patterns.add<LinearLowering, AttentionLowering>(&getContext(), useKernels.getValue());
     patterns.add<RMSNormLowering, RotaryLowering, SwiGLULowering, EmbeddingLowering>(&getContext());
     if (useKernels)
-      patterns.add<QuantizedLinearLowering>(&getContext());
+      patterns.add<QuantizedLinearLowering, PagedAttentionLowering>(&getContext());
+    if (useKernels)
+      patterns.add<SparseLinearLowering>(&getContext());
+    patterns.add<ObserveLowering>(&getContext());
+    if (!useKernels)
+      patterns.add<KVCacheAppendRopeUnfuse>(&getContext());
+    if (useKernels)
+      patterns.add<QuantizedEmbeddingLowering>(&getContext());
     (void)applyPatternsGreedily(getOperation(), std::move(patterns));
     bool failedAny = false;
     getOperation().walk([&](Operation *op) {

@@ -1,4 +1,4 @@
-// RUN: llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-plan-memory),canonicalize)' | FileCheck %s
+// RUN: llmc-opt %s --pass-pipeline='builtin.module(llmc-plan-memory,canonicalize)' | FileCheck %s
 
 // a dies when c is made, so c reuses a's bytes; b is live with both.
 // CHECK-LABEL: func.func @reuse
