@@ -22,6 +22,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
 #include "KernelDispatch.h"
+#include "LinearKernelSupport.h"
 
 #include "llmc/PackedLayout.h"
 
@@ -48,16 +49,6 @@ constexpr int64_t kWBlockBytes = 1 << 20;
 constexpr int64_t kCBlockBytes = 1 << 20;
 // Below this many multiply-adds a call runs on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
-
-[[noreturn]] void fail(const char *fn, const char *fmt, ...) {
-  std::fprintf(stderr, "llmc runtime: %s: ", fn);
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  std::fputc('\n', stderr);
-  std::abort();
-}
 
 struct Problem {
   const KernelTable *kt;
@@ -192,19 +183,7 @@ void runItem(const Problem &p, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
             }
             if (!last)
               continue;
-            EpilogueArgs e;
-            e.c = cg[0];
-            e.cu = p.gated ? cg[1] : nullptr;
-            e.ldc = ldc;
-            e.mr = mr;
-            e.ncols = std::min(p.nr, p.N - q * p.nr);
-            e.rowScale = p.rowScale ? p.rowScale + ir : nullptr;
-            e.bias = p.bias ? p.bias + q * p.nr : nullptr;
-            e.res = p.res ? p.res + ir * p.ldr + q * p.nr : nullptr;
-            e.ldr = p.ldr;
-            e.y = p.y + ir * p.ldy + q * p.nr;
-            e.ldy = p.ldy;
-            p.kt->epilogue(e);
+            runPanelEpilogue(p, q, ir, mr, cg[0], p.gated ? cg[1] : nullptr, ldc);
           }
       }
     }
@@ -216,29 +195,29 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
                   int64_t K, int64_t N, int32_t nr, int32_t flags, float eps, bool bf16) {
   const int64_t M = x->sizes[0];
   if (nr < 1)
-    fail(fn, "panel width nr=%d must be >= 1", nr);
+    failCall(fn, "panel width nr=%d must be >= 1", nr);
   if (x->sizes[1] != K)
-    fail(fn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
+    failCall(fn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
   if (y->sizes[0] != M || y->sizes[1] != N)
-    fail(fn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0],
+    failCall(fn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0],
          (long long)y->sizes[1], (long long)M, (long long)N);
   if (N > 0 && M > 0 && y->strides[1] != 1)
-    fail(fn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
+    failCall(fn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
   const bool gated = flags & packed::kSwiGLU;
   const int64_t Kd = bf16 ? packed::paddedK(K) : K;
   const int64_t P = packed::numPanels(N, nr), g = gated ? 2 : 1;
   const int64_t wNeed = g * P * nr * Kd;
   if (wSize < wNeed)
-    fail(fn, "packed weight has %lld elements, K=%lld N=%lld nr=%d%s needs %lld", (long long)wSize,
+    failCall(fn, "packed weight has %lld elements, K=%lld N=%lld nr=%d%s needs %lld", (long long)wSize,
          (long long)K, (long long)N, nr, gated ? " (gated)" : "", (long long)wNeed);
   if ((flags & packed::kBias) && bias->sizes[0] < N)
-    fail(fn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
+    failCall(fn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
   if (flags & packed::kResidual) {
     if (residual->sizes[0] != M || residual->sizes[1] != N)
-      fail(fn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
+      failCall(fn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
            (long long)residual->sizes[1], (long long)M, (long long)N);
     if (M > 0 && N > 0 && residual->strides[1] != 1)
-      fail(fn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
+      failCall(fn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
   }
   if (M == 0 || N == 0)
     return;

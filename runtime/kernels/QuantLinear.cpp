@@ -18,6 +18,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
 #include "KernelDispatch.h"
+#include "LinearKernelSupport.h"
 #include "QuantKernels.h"
 
 #include "llmc/PackedLayout.h"
@@ -86,23 +87,6 @@ QuantPanel panelOf(const Problem &p, int64_t panel) {
   return w;
 }
 
-void runEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, const float *c, const float *cu,
-                 int64_t ldc) {
-  EpilogueArgs e;
-  e.c = c;
-  e.cu = cu;
-  e.ldc = ldc;
-  e.mr = mr;
-  e.ncols = std::min(p.nr, p.N - q * p.nr);
-  e.rowScale = p.rowScale ? p.rowScale + ir : nullptr;
-  e.bias = p.bias ? p.bias + q * p.nr : nullptr;
-  e.res = p.res ? p.res + ir * p.ldr + q * p.nr : nullptr;
-  e.ldr = p.ldr;
-  e.y = p.y + ir * p.ldy + q * p.nr;
-  e.ldy = p.ldy;
-  p.kt->epilogue(e);
-}
-
 /// Output panels [q0, q1), all rows.
 void runItem(const Problem &p, int64_t q0, int64_t q1) {
   static thread_local std::vector<float> cbuf, wbuf;
@@ -124,7 +108,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
           t.ldc = p.nr;
           p.qt->gemv(t);
         }
-        runEpilogue(p, q, ir, mr, cbuf.data(), p.gated ? cbuf.data() + p.MR * p.nr : nullptr, p.nr);
+        runPanelEpilogue(p, q, ir, mr, cbuf.data(), p.gated ? cbuf.data() + p.MR * p.nr : nullptr, p.nr);
       }
     return;
   }
@@ -153,7 +137,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
         }
     }
     for (int64_t ir = 0; ir < p.M; ir += p.MR)
-      runEpilogue(p, q, ir, int(std::min(p.MR, p.M - ir)), cbuf.data() + ir * p.nr,
+      runPanelEpilogue(p, q, ir, int(std::min(p.MR, p.M - ir)), cbuf.data() + ir * p.nr,
                   p.gated ? cbuf.data() + p.M * p.nr + ir * p.nr : nullptr, p.nr);
   }
 }

@@ -24,6 +24,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
 #include "KernelDispatch.h"
+#include "LinearKernelSupport.h"
 #include "SparseKernels.h"
 
 #include "llmc/PackedLayout.h"
@@ -47,16 +48,6 @@ namespace {
 
 // Below this many stored multiply-adds a call runs on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
-
-[[noreturn]] void fail(const char *fn, const char *fmt, ...) {
-  std::fprintf(stderr, "llmc runtime: %s: ", fn);
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  std::fputc('\n', stderr);
-  std::abort();
-}
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -99,23 +90,6 @@ struct Problem {
   }
 };
 
-void runEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, const float *c, const float *cu,
-                 int64_t ldc) {
-  EpilogueArgs e;
-  e.c = c;
-  e.cu = cu;
-  e.ldc = ldc;
-  e.mr = mr;
-  e.ncols = std::min(p.nr, p.N - q * p.nr);
-  e.rowScale = p.rowScale ? p.rowScale + ir : nullptr;
-  e.bias = p.bias ? p.bias + q * p.nr : nullptr;
-  e.res = p.res ? p.res + ir * p.ldr + q * p.nr : nullptr;
-  e.ldr = p.ldr;
-  e.y = p.y + ir * p.ldy + q * p.nr;
-  e.ldy = p.ldy;
-  p.kt->epilogue(e);
-}
-
 /// Output panels [q0, q1), all rows.
 void runItem(const Problem &p, int64_t q0, int64_t q1) {
   static thread_local std::vector<float> cbuf, colbuf, qbuf;
@@ -139,7 +113,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
           else
             p.st->gemv24(p.panel24(q * g + gi), t);
         }
-        runEpilogue(p, q, ir, t.mr, cbuf.data(), g == 2 ? cbuf.data() + kSparseGemvRows * nr : nullptr,
+        runPanelEpilogue(p, q, ir, t.mr, cbuf.data(), g == 2 ? cbuf.data() + kSparseGemvRows * nr : nullptr,
                     nr);
       }
     return;
@@ -192,7 +166,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
           for (int64_t r = 0; r < mr; ++r)
             c[r * nr + j] = col[j * mrp + r];
       }
-      runEpilogue(p, q, ir, int(mr), cbuf.data(), g == 2 ? cbuf.data() + MR * nr : nullptr, nr);
+      runPanelEpilogue(p, q, ir, int(mr), cbuf.data(), g == 2 ? cbuf.data() + MR * nr : nullptr, nr);
     }
   }
 }
@@ -232,22 +206,22 @@ void checkCommon(const char *fn, MemRef<float, 2> *x, MemRef<float, 1> *bias, Me
                  MemRef<float, 2> *y, int64_t K, int64_t N, int32_t nr, int32_t flags) {
   const int64_t M = x->sizes[0];
   if (nr < 1)
-    fail(fn, "panel width nr=%d must be >= 1", nr);
+    failCall(fn, "panel width nr=%d must be >= 1", nr);
   if (x->sizes[1] != K)
-    fail(fn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
+    failCall(fn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
   if (y->sizes[0] != M || y->sizes[1] != N)
-    fail(fn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0], (long long)y->sizes[1],
+    failCall(fn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0], (long long)y->sizes[1],
          (long long)M, (long long)N);
   if (M > 0 && N > 0 && y->strides[1] != 1)
-    fail(fn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
+    failCall(fn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
   if ((flags & packed::kBias) && bias->sizes[0] < N)
-    fail(fn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
+    failCall(fn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
   if (flags & packed::kResidual) {
     if (residual->sizes[0] != M || residual->sizes[1] != N)
-      fail(fn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
+      failCall(fn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
            (long long)residual->sizes[1], (long long)M, (long long)N);
     if (M > 0 && N > 0 && residual->strides[1] != 1)
-      fail(fn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
+      failCall(fn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
   }
 }
 
@@ -340,7 +314,7 @@ extern "C" void _mlir_ciface_llmc_rt_linear_sparse24_f32(MemRef<float, 2> *x, Me
   const bool gated = flags & packed::kSwiGLU;
   sparse::Sparse24Layout l = sparse::makeSparse24Layout(K, N, nr, gated ? 2 : 1);
   if (values->sizes[0] < l.numValues() || meta->sizes[0] < l.numMeta())
-    fail(fn, "weight has %lld values and %lld metadata words, K=%lld N=%lld nr=%d%s needs %lld and %lld",
+    failCall(fn, "weight has %lld values and %lld metadata words, K=%lld N=%lld nr=%d%s needs %lld and %lld",
          (long long)values->sizes[0], (long long)meta->sizes[0], (long long)K, (long long)N, nr,
          gated ? " (gated)" : "", (long long)l.numValues(), (long long)l.numMeta());
   if (x->sizes[0] == 0 || N == 0)
@@ -362,7 +336,7 @@ extern "C" void _mlir_ciface_llmc_rt_linear_sparse24_q4(MemRef<float, 2> *x, Mem
   const bool gated = flags & packed::kSwiGLU;
   sparse::Sparse24Q4Layout l = sparse::makeSparse24Q4Layout(K, N, nr, gated ? 2 : 1);
   if (codes->sizes[0] < l.numCodes() || meta->sizes[0] < l.numMeta() || scales->sizes[0] < l.numScales())
-    fail(fn, "weight has %lld codes, %lld metadata words and %lld scales, K=%lld N=%lld nr=%d%s needs %lld, %lld, %lld",
+    failCall(fn, "weight has %lld codes, %lld metadata words and %lld scales, K=%lld N=%lld nr=%d%s needs %lld, %lld, %lld",
          (long long)codes->sizes[0], (long long)meta->sizes[0], (long long)scales->sizes[0], (long long)K,
          (long long)N, nr, gated ? " (gated)" : "", (long long)l.numCodes(), (long long)l.numMeta(),
          (long long)l.numScales());
@@ -390,12 +364,12 @@ extern "C" void _mlir_ciface_llmc_rt_linear_sparse_ell_f32(MemRef<float, 2> *x, 
   const int64_t numChunks = ceilDiv(K, sparse::kEllChunk);
   const int64_t numPanels = ceilDiv(N, nr) * (gated ? 2 : 1);
   if (starts->sizes[0] != numPanels * numChunks + 1)
-    fail(fn, "starts has %lld entries, K=%lld N=%lld nr=%d%s needs %lld", (long long)starts->sizes[0],
+    failCall(fn, "starts has %lld entries, K=%lld N=%lld nr=%d%s needs %lld", (long long)starts->sizes[0],
          (long long)K, (long long)N, nr, gated ? " (gated)" : "", (long long)(numPanels * numChunks + 1));
   const int32_t *st = starts->data();
   const int64_t rows = st[numPanels * numChunks];
   if (values->sizes[0] < rows * nr || offsets->sizes[0] < rows * nr)
-    fail(fn, "%lld values and %lld offsets, the starts need %lld", (long long)values->sizes[0],
+    failCall(fn, "%lld values and %lld offsets, the starts need %lld", (long long)values->sizes[0],
          (long long)offsets->sizes[0], (long long)(rows * nr));
   if (x->sizes[0] == 0 || N == 0)
     return;

@@ -1,0 +1,56 @@
+//===- LinearKernelSupport.h - shared pieces of the linear kernels -*- C++ -*-===//
+//
+// The packed, quantized and sparse linear kernels differ in how they read
+// weights, not in how they report bad calls or hand a finished tile to the
+// fused epilogue: those live here once.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LLMC_RUNTIME_KERNELS_LINEARKERNELSUPPORT_H
+#define LLMC_RUNTIME_KERNELS_LINEARKERNELSUPPORT_H
+
+#include "KernelDispatch.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace llmc::rt::kern {
+
+/// Prints "llmc runtime: <fn>: <message>" and aborts (a malformed call).
+[[noreturn]] inline void failCall(const char *fn, const char *fmt, ...) {
+  std::fprintf(stderr, "llmc runtime: %s: ", fn);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stderr);
+  std::abort();
+}
+
+/// Runs the fused epilogue (row scale, bias, SwiGLU, residual) on the
+/// accumulators of output panel q, rows [ir, ir + mr): `c` (and `cu`, the up
+/// half of a gated layer) with row stride ldc. `Problem` is any kernel's
+/// call description with the fields used below.
+template <class Problem>
+inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, const float *c,
+                             const float *cu, int64_t ldc) {
+  EpilogueArgs e;
+  e.c = c;
+  e.cu = cu;
+  e.ldc = ldc;
+  e.mr = mr;
+  e.ncols = std::min<int64_t>(p.nr, p.N - q * p.nr);
+  e.rowScale = p.rowScale ? p.rowScale + ir : nullptr;
+  e.bias = p.bias ? p.bias + q * p.nr : nullptr;
+  e.res = p.res ? p.res + ir * p.ldr + q * p.nr : nullptr;
+  e.ldr = p.ldr;
+  e.y = p.y + ir * p.ldy + q * p.nr;
+  e.ldy = p.ldy;
+  p.kt->epilogue(e);
+}
+
+} // namespace llmc::rt::kern
+
+#endif
