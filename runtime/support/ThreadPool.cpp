@@ -1,12 +1,17 @@
 //===- ThreadPool.cpp - fork-join parallel loops for the kernels ----------===//
 //
-// Protocol. A loop ("job") publishes its chunk count and callable, then a
-// 64-bit claim word (job sequence number << 32 | next chunk). Threads claim
-// chunks with a CAS on that word, so a worker that wakes up late sees a
-// different sequence number and touches nothing; `remaining` counts chunks
-// not yet finished and the caller returns when it reaches 0, i.e. it only
-// waits for chunks somebody actually started. Idle workers spin for
-// kSpinMicros, then sleep on a futex keyed on the sequence number.
+// Protocol. A loop ("job") publishes its callable and size, then a 64-bit
+// claim word (job sequence number << 32 | chunk count << 16 | next chunk).
+// Threads claim chunks with a CAS on that word, so a worker that wakes up
+// late sees a different sequence number and touches nothing. The chunk count
+// lives in the claim word, not beside it: a worker that read a finished
+// job's word must compare against that job's count, or it could claim a
+// chunk past the old job's end just before the next job is published, run
+// a chunk of the new job twice and count it off twice (seen as a caller
+// waiting forever on remaining = 2^32 - 1). `remaining` counts chunks not
+// yet finished and the caller returns when it reaches 0, i.e. it only waits
+// for chunks somebody actually started. Idle workers spin for kSpinMicros,
+// then sleep on a futex keyed on the sequence number.
 //
 //===----------------------------------------------------------------------===//
 #include "ThreadPool.h"
@@ -47,6 +52,8 @@ constexpr int64_t kSpinMicros = 200;
 constexpr long kMaxSleepNanos = 2'000'000;
 // Chunks per thread: lets the caller absorb the work of a descheduled worker.
 constexpr int64_t kChunksPerThread = 4;
+// The claim word holds chunk count and next chunk in 16 bits each.
+constexpr int64_t kMaxChunks = 0xffff;
 
 /// Sleep/wake on a 32-bit word (futex on Linux, a condition variable elsewhere).
 class WaitWord {
@@ -116,10 +123,9 @@ public:
       return false;
     fn_.store(&fn, std::memory_order_relaxed);
     n_.store(n, std::memory_order_relaxed);
-    chunks_.store(chunks, std::memory_order_relaxed);
     remaining_.value.store(uint32_t(chunks), std::memory_order_relaxed);
     uint32_t seq = seq_.value.load(std::memory_order_relaxed) + 1;
-    claim_.store(uint64_t(seq) << 32, std::memory_order_release);
+    claim_.store(uint64_t(seq) << 32 | uint64_t(chunks) << 16, std::memory_order_release);
     seq_.value.store(seq, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0)
       seq_.wakeAll();
@@ -150,12 +156,13 @@ private:
       uint64_t c = claim_.load(std::memory_order_acquire);
       if (uint32_t(c >> 32) != seq)
         return;
-      int64_t idx = int64_t(c & 0xffffffffu);
-      int64_t chunks = chunks_.load(std::memory_order_relaxed);
+      int64_t idx = int64_t(c & 0xffffu), chunks = int64_t((c >> 16) & 0xffffu);
       if (idx >= chunks)
         return;
       if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel))
         continue;
+      // Claimed: job `seq` cannot end before this chunk does, so n_ and fn_
+      // (published before the claim word) are still its own.
       int64_t n = n_.load(std::memory_order_relaxed);
       int64_t lo = n * idx / chunks, hi = n * (idx + 1) / chunks;
       (*fn_.load(std::memory_order_relaxed))(lo, hi);
@@ -193,7 +200,7 @@ private:
   std::mutex runMutex_;
   // The job (written by the caller before it publishes claim_).
   std::atomic<const RangeFn *> fn_{nullptr};
-  std::atomic<int64_t> n_{0}, chunks_{0};
+  std::atomic<int64_t> n_{0};
   alignas(64) std::atomic<uint64_t> claim_{0};
   alignas(64) WaitWord seq_;       // job sequence number; idle workers sleep on it
   alignas(64) WaitWord remaining_; // unfinished chunks; a waiting caller sleeps on it
@@ -230,7 +237,8 @@ void llmc::rt::parallelForRange(int64_t n, int64_t grain, RangeFn fn) {
   if (n <= 0)
     return;
   const int threads = numThreads();
-  int64_t chunks = std::min<int64_t>(n / std::max<int64_t>(grain, 1), threads * kChunksPerThread);
+  int64_t chunks = std::min<int64_t>({n / std::max<int64_t>(grain, 1), threads * kChunksPerThread,
+                                      kMaxChunks});
   if (threads <= 1 || chunks <= 1 || !pool().run(n, chunks, fn))
     fn(0, n);
 }

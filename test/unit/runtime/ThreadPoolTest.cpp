@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -39,6 +43,36 @@ TEST(ThreadPool, ManySmallLoops) {
   for (int rep = 0; rep < 20000; ++rep)
     parallelFor(8, 1, [&](int64_t b, int64_t e) { sum += e - b; });
   EXPECT_EQ(sum.load(), 8 * 20000);
+}
+
+TEST(ThreadPool, GrowingChunkCountsRunEachChunkOnce) {
+  // Loops of 2 and 8 chunks back to back: a worker still looking at a
+  // finished 2-chunk loop must not claim a chunk of the next, larger loop
+  // (that ran a chunk twice and left the caller waiting forever). A hang
+  // fails here after 60 s instead of running into the test timeout.
+  auto body = [] {
+    std::vector<std::atomic<int>> hits(8);
+    for (int rep = 0; rep < 200000; ++rep) {
+      int64_t n = rep % 2 ? 8 : 2;
+      for (int64_t i = 0; i < n; ++i)
+        hits[i] = 0;
+      parallelFor(n, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i)
+        if (hits[i].load() != 1)
+          return "an index ran " + std::to_string(hits[i].load()) + " times in loop " +
+                 std::to_string(rep);
+    }
+    return std::string();
+  };
+  auto result = std::async(std::launch::async, body);
+  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    std::fprintf(stderr, "ThreadPool.GrowingChunkCountsRunEachChunkOnce: a loop never finished\n");
+    std::_Exit(1);
+  }
+  EXPECT_EQ(result.get(), "");
 }
 
 TEST(ThreadPool, NestedLoopsRunInline) {
