@@ -1,6 +1,6 @@
 """One engine's timings, measured in a process of its own (run by bench_speed).
 
-  python -m llmc_tools.bench_engines --engine llmc|ort|llamacpp --model PATH --threads N
+  python -m llmc_tools.bench_engines --engine llmc|llmc-step|ort|llamacpp --model PATH --threads N
          [--reps 5] [--prompts 128,512] [--decode 128] [--decode-prompt 128] [--vocab V]
 
 Prints one JSON object: tokens/s samples per metric ("prefill_128", ...,
@@ -52,6 +52,32 @@ class LlmcEngine:
 
     def info(self):
         return {}
+
+
+class LlmcStepEngine(LlmcEngine):
+    """llmc through the batch-step entry (llmc_batch_step) with one sequence:
+    the LM head runs on the last position only, as in llama.cpp, from the same
+    library that computes every position's logits through the session API."""
+    name = "llmc-step"
+    block_size = 16
+
+    def __init__(self, path, threads, max_context):
+        os.environ["LLMC_NUM_THREADS"] = str(threads)
+        from .runtime import KvPool, Library
+
+        self.lib = Library(str(path))
+        blocks = (max_context + self.block_size - 1) // self.block_size
+        self.pool = KvPool(self.lib, blocks, self.block_size)
+        self.table = list(range(blocks))
+        self.pos = 0
+
+    def reset(self):
+        self.pos = 0  # the pool's rows are overwritten from position 0 on
+
+    def run(self, tokens):
+        logits = self.pool.step([(list(tokens), self.pos, self.table, True)])
+        self.pos += len(tokens)
+        return logits[0]
 
 
 class OrtEngine:
@@ -135,7 +161,8 @@ class LlamaCppEngine:
                 "n_threads": self.threads, "n_threads_batch": self.threads}
 
 
-ENGINES = {"llmc": LlmcEngine, "ort": OrtEngine, "llamacpp": LlamaCppEngine}
+ENGINES = {"llmc": LlmcEngine, "llmc-step": LlmcStepEngine, "ort": OrtEngine,
+           "llamacpp": LlamaCppEngine}
 
 
 def measure(engine, prompts, n_decode, decode_prompt, reps, seed=0):

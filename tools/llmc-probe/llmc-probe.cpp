@@ -277,159 +277,75 @@ double fmaScalar(int64_t iters) {
 
 #if defined(__x86_64__)
 // 12 accumulators: FMA latency (4-5 cycles) x 2 pipes needs >= 10 in flight.
-#define LLMC_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+// They are named variables a0..a11 (not an array) so that they stay in
+// registers; X(i, P, Q) is applied to each.
+#define LLMC_CHAINS(X, P, Q)                                                   \
+  X(0, P, Q) X(1, P, Q) X(2, P, Q) X(3, P, Q) X(4, P, Q) X(5, P, Q) X(6, P, Q)   \
+  X(7, P, Q) X(8, P, Q) X(9, P, Q) X(10, P, Q) X(11, P, Q)
 constexpr int kChains = 12;
+#define LLMC_PEAK_DECL(i, VEC, INIT) VEC a##i = INIT(i);
+#define LLMC_PEAK_STEP(i, STEP, unused) a##i = STEP(a##i);
+#define LLMC_PEAK_SUM(i, ADD, unused) s = ADD(s, a##i);
 
-__attribute__((target("avx2,fma"))) double fmaYmm(int64_t iters) {
-  const __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
-#define DECL(i) __m256 a##i = _mm256_set1_ps(1.0f + i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm256_fmadd_ps(a##i, m, c);
-    LLMC_CHAINS(STEP)
-#undef STEP
+/// One peak kernel NAME(iters): kChains independent chains of VEC, each
+/// updated by STEP once per iteration (OPS arithmetic operations per chain
+/// and step), summed with ADD at the end and sunk so no chain is dropped.
+#define LLMC_PEAK_KERNEL(NAME, TARGET, VEC, INIT, STEP, ADD, OPS)             \
+  __attribute__((target(TARGET))) double NAME(int64_t iters) {                 \
+    LLMC_CHAINS(LLMC_PEAK_DECL, VEC, INIT)                                     \
+    for (int64_t it = 0; it < iters; ++it) {                                   \
+      LLMC_CHAINS(LLMC_PEAK_STEP, STEP, _)                                     \
+    }                                                                          \
+    VEC s = INIT(0);                                                           \
+    LLMC_CHAINS(LLMC_PEAK_SUM, ADD, _)                                         \
+    unsigned char out[sizeof(VEC)];                                            \
+    std::memcpy(out, &s, sizeof(VEC));                                         \
+    sink(out, sizeof(out));                                                    \
+    return double(iters) * kChains * (OPS);                                    \
   }
-  __m256 s = _mm256_setzero_ps();
-#define SUM(i) s = _mm256_add_ps(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(32) float out[8];
-  _mm256_store_ps(out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 8 * 2;
-}
 
-__attribute__((target("avx512f"))) double fmaZmm(int64_t iters) {
-  const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
-#define DECL(i) __m512 a##i = _mm512_set1_ps(1.0f + i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(64) float out[16];
-  _mm512_store_ps(out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 16 * 2;
-}
+// fp32 FMA: 2 FLOPs per lane. The chains start at 2 + i: 1.0 is a fixed
+// point of a * 0.9999999f + 1e-7f in float, and the compiler drops a chain
+// it can prove constant (the probe then counted work it never did).
+#define LLMC_YMM_F32(i) _mm256_set1_ps(2.0f + i)
+#define LLMC_ZMM_F32(i) _mm512_set1_ps(2.0f + i)
+#define LLMC_FMA_YMM(a) _mm256_fmadd_ps(a, _mm256_set1_ps(0.9999999f), _mm256_set1_ps(1e-7f))
+#define LLMC_FMA_ZMM(a) _mm512_fmadd_ps(a, _mm512_set1_ps(0.9999999f), _mm512_set1_ps(1e-7f))
+LLMC_PEAK_KERNEL(fmaYmm, "avx2,fma", __m256, LLMC_YMM_F32, LLMC_FMA_YMM, _mm256_add_ps, 8 * 2)
+LLMC_PEAK_KERNEL(fmaZmm, "avx512f", __m512, LLMC_ZMM_F32, LLMC_FMA_ZMM, _mm512_add_ps, 16 * 2)
 
 // vdpbf16ps: per fp32 lane, two bf16 products added to the accumulator,
 // i.e. 4 FLOPs per lane (2 mul + 2 add), the convention bf16 peaks use.
-__attribute__((target("avx512f,avx512bf16"))) double bf16Zmm(int64_t iters) {
-  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80); // 1.0 in bf16
-  const __m512bh y = (__m512bh)_mm512_set1_epi16(0x2f80); // ~2.3e-10
-#define DECL(i) __m512 a##i = _mm512_set1_ps(1.0f + i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(64) float out[16];
-  _mm512_store_ps(out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 16 * 4;
-}
+// Operands 1.0 and ~2.3e-10 in bf16.
+#define LLMC_BF16_ZMM(a)                                                       \
+  _mm512_dpbf16_ps(a, (__m512bh)_mm512_set1_epi16(0x3f80), (__m512bh)_mm512_set1_epi16(0x2f80))
+#define LLMC_BF16_YMM(a)                                                       \
+  _mm256_dpbf16_ps(a, (__m256bh)_mm256_set1_epi16(0x3f80), (__m256bh)_mm256_set1_epi16(0x2f80))
+LLMC_PEAK_KERNEL(bf16Zmm, "avx512f,avx512bf16", __m512, LLMC_ZMM_F32, LLMC_BF16_ZMM, _mm512_add_ps,
+                 16 * 4)
+LLMC_PEAK_KERNEL(bf16Ymm, "avx512f,avx512bf16,avx512vl", __m256, LLMC_YMM_F32, LLMC_BF16_YMM,
+                 _mm256_add_ps, 8 * 4)
 
-__attribute__((target("avx512f,avx512bf16,avx512vl"))) double bf16Ymm(int64_t iters) {
-  const __m256bh x = (__m256bh)_mm256_set1_epi16(0x3f80);
-  const __m256bh y = (__m256bh)_mm256_set1_epi16(0x2f80);
-#define DECL(i) __m256 a##i = _mm256_set1_ps(1.0f + i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm256_dpbf16_ps(a##i, x, y);
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m256 s = _mm256_setzero_ps();
-#define SUM(i) s = _mm256_add_ps(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(32) float out[8];
-  _mm256_store_ps(out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 8 * 4;
-}
-
-// vpdpbusd: per int32 lane, four u8*s8 products added = 8 ops per lane.
-__attribute__((target("avx512f,avx512vnni"))) double vnniZmm(int64_t iters) {
-  const __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(1);
-#define DECL(i) __m512i a##i = _mm512_set1_epi32(i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm512_dpbusd_epi32(a##i, x, y);
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m512i s = _mm512_setzero_si512();
-#define SUM(i) s = _mm512_add_epi32(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(64) int32_t out[16];
-  _mm512_store_si512(out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 16 * 8;
-}
-
-// AVX-VNNI (VEX-encoded vpdpbusd on ymm, e.g. Alder Lake without AVX-512).
-__attribute__((target("avx2,avxvnni"))) double vnniYmm(int64_t iters) {
-  const __m256i x = _mm256_set1_epi8(1), y = _mm256_set1_epi8(1);
-#define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-#define STEP(i) a##i = _mm256_dpbusd_avx_epi32(a##i, x, y);
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m256i s = _mm256_setzero_si256();
-#define SUM(i) s = _mm256_add_epi32(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(32) int32_t out[8];
-  _mm256_store_si256((__m256i *)out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 8 * 8;
-}
+// vpdpbusd: per int32 lane, four u8*s8 products added = 8 ops per lane
+// (zmm: AVX512-VNNI; ymm: AVX-VNNI, e.g. Alder Lake without AVX-512).
+#define LLMC_ZMM_I32(i) _mm512_set1_epi32(i)
+#define LLMC_YMM_I32(i) _mm256_set1_epi32(i)
+#define LLMC_VNNI_ZMM(a) _mm512_dpbusd_epi32(a, _mm512_set1_epi8(1), _mm512_set1_epi8(1))
+#define LLMC_VNNI_YMM(a) _mm256_dpbusd_avx_epi32(a, _mm256_set1_epi8(1), _mm256_set1_epi8(1))
+LLMC_PEAK_KERNEL(vnniZmm, "avx512f,avx512vnni", __m512i, LLMC_ZMM_I32, LLMC_VNNI_ZMM,
+                 _mm512_add_epi32, 16 * 8)
+LLMC_PEAK_KERNEL(vnniYmm, "avx2,avxvnni", __m256i, LLMC_YMM_I32, LLMC_VNNI_YMM, _mm256_add_epi32,
+                 8 * 8)
 
 // The pre-VNNI int8 dot (vpmaddubsw + vpmaddwd + vpaddd, what AVX2 int8
 // kernels such as llama.cpp's use): 32 u8*s8 products and adds per ymm.
-__attribute__((target("avx2"))) double maddubsYmm(int64_t iters) {
-  const __m256i y = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
-#define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
-  LLMC_CHAINS(DECL)
-#undef DECL
-  for (int64_t it = 0; it < iters; ++it) {
-    // Each chain feeds its own accumulator back as the u8 operand, so nothing
-    // is loop-invariant (a constant operand would be hoisted out).
-#define STEP(i)                                                                \
-  a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(a##i, y), ones));
-    LLMC_CHAINS(STEP)
-#undef STEP
-  }
-  __m256i s = _mm256_setzero_si256();
-#define SUM(i) s = _mm256_add_epi32(s, a##i);
-  LLMC_CHAINS(SUM)
-#undef SUM
-  alignas(32) int32_t out[8];
-  _mm256_store_si256((__m256i *)out, s);
-  sink(out, sizeof(out));
-  return double(iters) * kChains * 32 * 2;
-}
+// Each chain feeds its own accumulator back as the u8 operand, so nothing is
+// loop-invariant (a constant operand would be hoisted out).
+#define LLMC_MADDUBS_YMM(a)                                                    \
+  _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_set1_epi8(1)),         \
+                                        _mm256_set1_epi16(1)))
+LLMC_PEAK_KERNEL(maddubsYmm, "avx2", __m256i, LLMC_YMM_I32, LLMC_MADDUBS_YMM, _mm256_add_epi32,
+                 32 * 2)
 #endif
 
 struct Variant {
