@@ -159,7 +159,7 @@ void buildBackendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
              "buffer-deallocation-simplification,bufferization-lower-deallocations,"
              "cse,canonicalize,convert-linalg-to-loops,llmc-outline-loop-nests,"
              "expand-strided-metadata,"
-             "lower-affine,convert-scf-to-cf,finalize-memref-to-llvm,"
+             "lower-affine,convert-scf-to-cf,finalize-memref-to-llvm{use-generic-functions},"
              "convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,"
              "convert-cf-to-llvm,convert-func-to-llvm,convert-index-to-llvm,"
              "reconcile-unrealized-casts");

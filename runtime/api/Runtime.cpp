@@ -12,6 +12,7 @@
 #include "MemRefDescriptor.h"
 #include "ModelState.h"
 #include "../sampler/Sampler.h"
+#include "../support/BufferCache.h"
 #include "../tokenizer/Tokenizer.h"
 
 #include <cstdlib>
@@ -113,7 +114,10 @@ llmc_status llmc_model_open(llmc_model **out) {
   return LLMC_OK;
 }
 
-void llmc_model_close(llmc_model *model) { delete model; }
+void llmc_model_close(llmc_model *model) {
+  delete model;
+  llmc::rt::releaseBufferCache(); // the generated code's cached buffers (BufferCache.h)
+}
 
 const char *llmc_model_manifest(const llmc_model *) { return llmc_manifest; }
 
