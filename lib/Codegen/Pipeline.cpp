@@ -101,7 +101,8 @@ static std::string optimizationPasses(const PipelineOptions &opts) {
                     " keep-lm-head=" + (opts.quantKeepLmHead ? "true" : "false") +
                     " method=" + opts.quantMethod + " embedding=" + opts.quantEmbedding +
                     " act-order=" + (opts.quantActOrder ? "true" : "false") +
-                    " clip-search=" + (opts.quantClipSearch ? "true" : "false");
+                    " clip-search=" + (opts.quantClipSearch ? "true" : "false") +
+                    " act-bits=" + std::to_string(opts.quantActBits);
     if (!opts.quantLmHead.empty())
       q += " lm-head=" + opts.quantLmHead;
     if (!opts.quantCalibration.empty())
@@ -128,6 +129,9 @@ void buildRaisingPipeline(OpPassManager &pm, const PipelineOptions &opts) {
     std::string opt = optimizationPasses(opts);
     if (!opt.empty())
       p += ",func.func(" + opt + "),canonicalize,cse";
+    // Before the batch step, whose KV pools take the cache's row type.
+    if (opts.kvCache != "f32")
+      p += ",llmc-quantize-kv-cache{dtype=" + opts.kvCache + "}";
     // After packing, so @step shares @main's packed weights; before
     // logits-last, which changes @main's head.
     if (opts.batchStep && opts.useKernels)
@@ -152,7 +156,9 @@ void buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
 void buildBackendPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   addTextual(pm, "one-shot-bufferize{unknown-type-conversion=identity-layout-map},canonicalize");
   if (opts.enabled("plan-memory"))
-    addTextual(pm, "llmc-plan-memory,canonicalize");
+    // No canonicalize before ownership-based deallocation: it could rebuild
+    // an arena's alloc without the manual-deallocation mark (PlanMemory.cpp).
+    addTextual(pm, "llmc-plan-memory");
   addTextual(pm,
              "llmc-externalize-weights,"
              "ownership-based-buffer-deallocation,canonicalize,"

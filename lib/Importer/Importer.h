@@ -31,6 +31,11 @@ struct ModelStorage {
   std::vector<std::unique_ptr<std::vector<char>>> ownedData;
 };
 
+// TensorProto.DataType values of 4-bit integers (ONNX 1.16+; the system's
+// onnx headers may predate them).
+constexpr int kOnnxUInt4 = 21;
+constexpr int kOnnxInt4 = 22;
+
 constexpr int64_t kMinOpset = 13;
 constexpr int64_t kMaxOpset = 25;
 
@@ -45,6 +50,7 @@ public:
 
 private:
   friend class FusedOpExpander;
+  friend class QuantizedOpImporter;
   struct Entry {
     Value value;
     SymValue info;
@@ -58,9 +64,10 @@ private:
                         FileLineColLoc::get(&ctx_, path_, index + 1, 0));
   }
 
+  /// `byteCount` >= 0 overrides numElements * width (sub-byte types: int4).
   std::optional<ArrayRef<char>> tensorBytes(const ::onnx::TensorProto &t,
                                             Location loc, int64_t numElements,
-                                            Type elementType);
+                                            Type elementType, int64_t byteCount = -1);
   FailureOr<Entry> importTensor(const ::onnx::TensorProto &t, Location loc);
   /// Imports a tensor made during import (Constant nodes, expansions) as the
   /// value `name`; a copy is kept with the model because blobs point into it.
@@ -74,6 +81,19 @@ private:
   /// GroupQueryAttention): expanded into standard ops and llm ops.
   /// Returns std::nullopt if `node` is not one of them.
   std::optional<LogicalResult> importFusedNode(const ::onnx::NodeProto &node, int index);
+  /// Pre-quantized weights (QuantizedOps.cpp): com.microsoft MatMulNBits and
+  /// MatMul(x, DequantizeLinear(constant)) become llm.quantized_linear;
+  /// DequantizeLinear of a constant is deferred until its consumer is seen.
+  /// Returns std::nullopt if `node` is left to the generic path.
+  std::optional<LogicalResult> importQuantizedNode(const ::onnx::NodeProto &node, int index);
+  /// A deferred DequantizeLinear (its output is not in values_ yet).
+  struct PendingDequantize {
+    ::onnx::NodeProto node;
+    int index;
+  };
+  /// Imports the deferred DequantizeLinear producing `name` as an f32
+  /// constant (for consumers other than a MatMul weight).
+  LogicalResult materializeDequantize(const std::string &name, Location userLoc, const std::string &user);
   FailureOr<Attribute> convertAttribute(const ::onnx::AttributeProto &a,
                                         Location loc);
   ArrayAttr dimsAttr(ArrayRef<SymbolicDim> dims);
@@ -85,6 +105,10 @@ private:
   OpBuilder b_;
   DimSymbolTable symbols_;
   std::map<std::string, Entry> values_;
+  /// INT4/UINT4 initializers (no MLIR element type here): read only as
+  /// DequantizeLinear inputs.
+  std::map<std::string, const ::onnx::TensorProto *> int4Initializers_;
+  std::map<std::string, PendingDequantize> pendingDequantize_;
   int64_t opset_ = 0;
   Value noValue_;
 };

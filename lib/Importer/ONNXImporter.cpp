@@ -34,8 +34,8 @@ using namespace llmc::importer;
 
 std::optional<ArrayRef<char>>
 Importer::tensorBytes(const ::onnx::TensorProto &t, Location loc,
-                      int64_t numElements, Type et) {
-  int64_t bytes = numElements * elementByteWidth(et);
+                      int64_t numElements, Type et, int64_t byteCount) {
+  int64_t bytes = byteCount >= 0 ? byteCount : numElements * elementByteWidth(et);
   if (t.data_location() == ::onnx::TensorProto::EXTERNAL) {
     std::string location;
     int64_t offset = 0, length = -1;
@@ -79,6 +79,11 @@ Importer::tensorBytes(const ::onnx::TensorProto &t, Location loc,
       return std::nullopt;
     }
     return ArrayRef<char>(t.raw_data().data(), t.raw_data().size());
+  }
+  if (byteCount >= 0) {
+    emitError(loc) << "initializer '" << t.name()
+                   << "' of a sub-byte type must use raw_data or external data";
+    return std::nullopt;
   }
   // Typed repeated fields: repack into the element type's byte layout.
   auto owned = std::make_unique<std::vector<char>>(bytes);
@@ -292,6 +297,8 @@ LogicalResult Importer::importNode(const ::onnx::NodeProto &node, int index) {
   const std::string &domain = node.domain();
   std::string nodeName = node.name().empty() ? "#" + std::to_string(index + 1)
                                              : node.name();
+  if (auto quantized = importQuantizedNode(node, index))
+    return *quantized;
   if (auto fused = importFusedNode(node, index))
     return *fused;
   if (!domain.empty() && domain != "ai.onnx") {
@@ -480,6 +487,10 @@ OwningOpRef<ModuleOp> Importer::run() {
         Entry{body->getArgument(i), SymValue{cast<RankedTensorType>(argTypes[i]).getElementType(), argDims[i], std::nullopt}};
 
   for (const auto &t : graph.initializer()) {
+    if (t.data_type() == kOnnxInt4 || t.data_type() == kOnnxUInt4) {
+      int4Initializers_[t.name()] = &t;
+      continue;
+    }
     auto e = importTensor(t, NameLoc::get(b_.getStringAttr(t.name()), fileLoc));
     if (failed(e))
       return {};
@@ -494,6 +505,9 @@ OwningOpRef<ModuleOp> Importer::run() {
   SmallVector<Value> results;
   SmallVector<Type> resultTypes;
   for (const auto &out : graph.output()) {
+    if (pendingDequantize_.count(out.name()) && !values_.count(out.name()) &&
+        failed(materializeDequantize(out.name(), fileLoc, "graph output")))
+      return {};
     auto it = values_.find(out.name());
     if (it == values_.end()) {
       emitError(fileLoc) << "graph output '" << out.name()

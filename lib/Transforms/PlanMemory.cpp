@@ -18,12 +18,20 @@
 // planned buffers to the runtime (llmc_rt_note_activation_memory), so the
 // saving is measured on real shapes.
 //
+// Each arena is freed right after the last use of its buffers (marked
+// bufferization.manual_deallocation, which ownership-based deallocation
+// leaves alone): that pass frees what it owns only at the end of the block,
+// so a decoder's per-layer arenas would otherwise all stay allocated until
+// the step returns.
+//
 //===----------------------------------------------------------------------===//
 #include "llmc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SetVector.h"
@@ -159,9 +167,11 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
   void planFunction(func::FuncOp fn) {
     Block &entry = fn.front();
     DenseMap<Operation *, int64_t> pos;
-    int64_t i = 0;
-    for (Operation &op : entry)
-      pos[&op] = i++;
+    SmallVector<Operation *> byPos;
+    for (Operation &op : entry) {
+      pos[&op] = int64_t(byPos.size());
+      byPos.push_back(&op);
+    }
 
     // Candidates in program order.
     SmallVector<Buffer> candidates;
@@ -200,7 +210,10 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
     int64_t planned = 0;
     for (auto &[anchor, buffers] : segments) {
       if (buffers.size() >= 2) {
-        auto [arena, total] = planSegment(anchor, buffers);
+        int64_t end = 0;
+        for (Buffer &buf : buffers)
+          end = std::max(end, buf.end);
+        auto [arena, total] = planSegment(anchor, buffers, byPos[end]);
         OpBuilder b(anchor);
         arenaSum = arenaSum ? arith::AddIOp::create(b, fn.getLoc(), arenaSum, arena) : arena;
         totalSum = totalSum ? arith::AddIOp::create(b, fn.getLoc(), totalSum, total) : total;
@@ -215,9 +228,11 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
     fn->setAttr("llmc.planned_buffers", b.getI64IntegerAttr(planned));
   }
 
-  /// Places `buffers` in one arena allocated before `anchor`; returns the
-  /// arena's and the buffers' total byte counts (index values).
-  std::pair<Value, Value> planSegment(Operation *anchor, MutableArrayRef<Buffer> buffers) {
+  /// Places `buffers` in one arena allocated before `anchor` and freed after
+  /// `lastUser`; returns the arena's and the buffers' total byte counts
+  /// (index values).
+  std::pair<Value, Value> planSegment(Operation *anchor, MutableArrayRef<Buffer> buffers,
+                                      Operation *lastUser) {
     // Representative sizes and a first-fit placement at them.
     DenseMap<Value, std::optional<int64_t>> repMemo;
     SmallVector<int64_t> repSize, repOffset;
@@ -264,17 +279,17 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
       Value bytes = c(t.getElementTypeBitWidth() / 8);
       unsigned dyn = 0;
       for (int64_t d : t.getShape())
-        bytes = arith::MulIOp::create(b, loc, bytes,
+        bytes = b.createOrFold<arith::MulIOp>(loc, bytes,
                                       ShapedType::isDynamic(d)
                                           ? buffers[i].alloc.getDynamicSizes()[dyn++]
                                           : c(d));
       // Round up to the alignment so every buffer starts on a cache line.
-      sizes[i] = arith::MulIOp::create(
-          b, loc,
-          arith::DivUIOp::create(b, loc, arith::AddIOp::create(b, loc, bytes, c(kAlign - 1)),
-                                 c(kAlign)),
+      sizes[i] = b.createOrFold<arith::MulIOp>(
+          loc,
+          b.createOrFold<arith::DivUIOp>(loc, b.createOrFold<arith::AddIOp>(loc, bytes, c(kAlign - 1)),
+                                         c(kAlign)),
           c(kAlign));
-      total = arith::AddIOp::create(b, loc, total, sizes[i]);
+      total = b.createOrFold<arith::AddIOp>(loc, total, sizes[i]);
     }
     SmallVector<size_t> order(buffers.size());
     for (size_t i = 0; i < order.size(); ++i)
@@ -287,15 +302,24 @@ struct PlanMemoryPass : public llmc::impl::PlanMemoryBase<PlanMemoryPass> {
       for (size_t oj = 0; oj < oi; ++oj) {
         size_t j = order[oj];
         if (overlapInTime(i, j))
-          offset = arith::MaxUIOp::create(b, loc, offset,
-                                          arith::AddIOp::create(b, loc, offsets[j], sizes[j]));
+          offset = b.createOrFold<arith::MaxUIOp>(loc, offset,
+                                          b.createOrFold<arith::AddIOp>(loc, offsets[j], sizes[j]));
       }
       offsets[i] = offset;
-      arena = arith::MaxUIOp::create(b, loc, arena, arith::AddIOp::create(b, loc, offset, sizes[i]));
+      arena = b.createOrFold<arith::MaxUIOp>(loc, arena, b.createOrFold<arith::AddIOp>(loc, offset, sizes[i]));
     }
-    auto arenaType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-    Value arenaBuf = memref::AllocOp::create(b, loc, arenaType, ValueRange{arena},
-                                             b.getI64IntegerAttr(kAlign));
+    // A static arena gets a static type here: canonicalization would
+    // otherwise rebuild the alloc and drop the manual-deallocation mark.
+    std::optional<int64_t> staticBytes = getConstantIntValue(arena);
+    auto arenaType = MemRefType::get({staticBytes.value_or(ShapedType::kDynamic)}, b.getI8Type());
+    auto arenaAlloc = memref::AllocOp::create(
+        b, loc, arenaType, staticBytes ? ValueRange{} : ValueRange{arena}, b.getI64IntegerAttr(kAlign));
+    Value arenaBuf = arenaAlloc;
+    StringRef manual = bufferization::BufferizationDialect::kManualDeallocation;
+    arenaAlloc->setAttr(manual, b.getUnitAttr());
+    OpBuilder db(lastUser->getContext());
+    db.setInsertionPointAfter(lastUser);
+    memref::DeallocOp::create(db, loc, arenaBuf)->setAttr(manual, b.getUnitAttr());
     for (auto [buf, offset] : llvm::zip(buffers, offsets)) {
       memref::AllocOp alloc = buf.alloc;
       OpBuilder vb(alloc);

@@ -18,6 +18,10 @@
 // so a tied table (head weight == table^T, same scheme) is stored once.
 // Every choice goes to the `report` (JSON).
 //
+// W8A8 (`act-bits=8`): int8 linears also get act_bits = 8, so their inputs
+// are quantized per token at run time and multiplied in int8
+// (runtime/kernels/W8A8Linear.cpp); the weights are quantized as usual.
+//
 //===----------------------------------------------------------------------===//
 #include "ConstantWeights.h"
 #include "QuantCandidates.h"
@@ -110,6 +114,10 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
         return fail("keep-lm-head contradicts lm-head=" + lmHead);
       headBits = 0;
     }
+    if (actBits != 0 && actBits != 8)
+      return fail("act-bits must be 0 (f32 activations) or 8, got " + Twine(int64_t(actBits)));
+    if (actBits == 8 && bits != 8)
+      return fail("act-bits=8 (W8A8) needs int8 weights (bits=8), got bits=" + Twine(int64_t(bits)));
     if (method != "rtn" && method != "gptq")
       return fail("unknown method '" + method + "' (rtn or gptq)");
     if (method == "gptq" && calibration.empty())
@@ -246,7 +254,9 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
       if (e.size() > 1)
         r.rtnError = e[1];
     }
-    r.scheme = schemeName(scheme);
+    // W8A8 where asked and the weights are int8 (an int4 LM head stays weight-only).
+    const bool w8a8 = actBits == 8 && scheme.bits == 8;
+    r.scheme = schemeName(scheme) + (w8a8 ? "-a8" : "");
     r.method = method;
     r.bytes = l.totalBytes();
     QuantizedTensor q = createConstants(op.getLoc(), l, op.getWeight(), codes, scales, zeros);
@@ -263,7 +273,8 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     auto qop = llm::QuantizedLinearOp::create(
         b, op.getLoc(), op.getType(), op.getInput(), q.codes, q.scales, q.zeros, op.getBias(),
         op.getResidual(), b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.group),
-        b.getI64IntegerAttr(nr), b.getBoolAttr(scheme.symmetric), op.getRmsEpsilonAttr(), op.getGatedAttr());
+        b.getI64IntegerAttr(nr), b.getBoolAttr(scheme.symmetric), op.getRmsEpsilonAttr(), op.getGatedAttr(),
+        b.getI64IntegerAttr(w8a8 ? 8 : 0));
     op.getResult().replaceAllUsesWith(qop.getResult());
     op.erase();
     return success();

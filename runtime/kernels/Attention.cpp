@@ -6,7 +6,9 @@
 // copy, no repeat_kv). With `causal`, query s (absolute position T-S+s)
 // sees keys t <= T-S+s. Mask dims of size 1 broadcast. A row that sees no
 // key (or only -inf scores) is 0. llmc_rt_attention_rope_f32 is the same
-// with the queries rotated on load (llmc-fuse-rope, Rope.h).
+// with the queries rotated on load (llmc-fuse-rope, Rope.h), and
+// llmc_rt_attention_kv8_f32 / _kv8_rope_f32 read an int8 cache
+// (--kv-cache=int8: rows of D codes + a f32 scale, KVQuant.h).
 //
 // Flash-style: keys are visited in blocks with an online softmax, and one
 // work item holds all G query heads of a KV head (times a block of queries),
@@ -19,6 +21,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
 #include "AttentionMerge.h"
+#include "KVQuant.h"
 #include "KernelDispatch.h"
 #include "Rope.h"
 
@@ -39,9 +42,10 @@ constexpr int64_t kMinKeysPerSplit = 64;
 // Below this many multiply-adds the call stays on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
 
-View4 view(MemRef<float, 4> *m) {
+/// A view of f32 elements, or of int8 K/V rows (p then addresses bytes).
+template <typename T> View4 view(MemRef<T, 4> *m) {
   View4 v;
-  v.p = m->data();
+  v.p = reinterpret_cast<float *>(m->data());
   for (int i = 0; i < 4; ++i) {
     v.size[i] = m->sizes[i];
     v.stride[i] = m->strides[i];
@@ -58,12 +62,17 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 } // namespace
 
-/// Both entries; cos/sin null: no rotary embedding of the queries.
-static void attention(MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
+/// All entries; cos/sin null: no rotary embedding of the queries. KT is
+/// the element type of the cache rows: float, or int8_t for int8 rows whose
+/// last dim holds D codes and the 4 bytes of the scale.
+template <typename KT>
+static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
                       MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
                       int32_t causal, float scale, MemRef<float, 4> *cos,
                       MemRef<float, 4> *sin, int32_t interleaved) {
+  constexpr int64_t extra = sizeof(KT) == 1 ? kKVScaleBytes : 0; // scale bytes of a row
   AttentionJob J;
+  J.kvInt8 = sizeof(KT) == 1;
   J.q = view(q);
   J.k = view(k);
   J.v = view(v);
@@ -78,13 +87,15 @@ static void attention(MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4>
   J.D = q->sizes[3];
   J.KVH = k->sizes[1];
   J.T = k->sizes[2];
-  J.Dv = v->sizes[3];
+  J.Dv = v->sizes[3] - extra;
   if (J.B * J.H * J.S * J.Dv == 0)
     return;
+  if (J.kvInt8 && (k->strides[3] != 1 || v->strides[3] != 1))
+    fail("int8 K/V rows must be contiguous (inner stride)", k->strides[3], v->strides[3]);
   if (J.KVH <= 0 || J.H % J.KVH != 0)
     fail("query heads must be a multiple of KV heads", J.H, J.KVH);
-  if (k->sizes[3] != J.D)
-    fail("q and k head sizes differ", J.D, k->sizes[3]);
+  if (k->sizes[3] - extra != J.D)
+    fail("q and k head sizes differ", J.D, k->sizes[3] - extra);
   if (v->sizes[1] != J.KVH || v->sizes[2] != J.T)
     fail("k and v differ in heads or length", k->sizes[2], v->sizes[2]);
   if (out->sizes[1] != J.H || out->sizes[2] != J.S || out->sizes[3] != J.Dv)
@@ -164,7 +175,7 @@ extern "C" void _mlir_ciface_llmc_rt_attention_f32(
     MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v,
     MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
     int32_t causal, float scale) {
-  attention(q, k, v, mask, out, hasMask, causal, scale, nullptr, nullptr, 0);
+  attention<float>(q, k, v, mask, out, hasMask, causal, scale, nullptr, nullptr, 0);
 }
 
 /// The same with the queries rotated (llmc-fuse-rope): cos/sin broadcast to
@@ -173,5 +184,20 @@ extern "C" void _mlir_ciface_llmc_rt_attention_rope_f32(
     MemRef<float, 4> *q, MemRef<float, 4> *k, MemRef<float, 4> *v, MemRef<float, 4> *mask,
     MemRef<float, 4> *cos, MemRef<float, 4> *sin, MemRef<float, 4> *out, int32_t hasMask,
     int32_t causal, float scale, int32_t interleaved) {
-  attention(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
+  attention<float>(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
+}
+
+/// int8 KV cache (--kv-cache=int8): k and v are [B, KVH, T, D + 4] int8 rows.
+extern "C" void _mlir_ciface_llmc_rt_attention_kv8_f32(
+    MemRef<float, 4> *q, MemRef<int8_t, 4> *k, MemRef<int8_t, 4> *v,
+    MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale) {
+  attention<int8_t>(q, k, v, mask, out, hasMask, causal, scale, nullptr, nullptr, 0);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_attention_kv8_rope_f32(
+    MemRef<float, 4> *q, MemRef<int8_t, 4> *k, MemRef<int8_t, 4> *v, MemRef<float, 4> *mask,
+    MemRef<float, 4> *cos, MemRef<float, 4> *sin, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale, int32_t interleaved) {
+  attention<int8_t>(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
 }

@@ -73,6 +73,9 @@ struct AttentionJob {
   /// row in the concatenated batch. The keys arrive rotated.
   bool rope = false, ropeInterleaved = false;
   View4 cos{}, sin{};
+  /// --kv-cache=int8 (KVQuant.h): k.p / v.p point at int8 rows of D (Dv)
+  /// codes plus a f32 scale, with unit inner stride and strides in bytes.
+  bool kvInt8 = false;
 };
 
 /// Rows of one work item: heads kvh*G+[g0,g1) x queries [s0,s1), keys

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "KernelDispatch.h"
 #include "PackedLinearEpilogue.h"
+#include "KVQuant.h"
 #include "Rope.h"
 
 #include <algorithm>

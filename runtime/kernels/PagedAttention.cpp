@@ -13,7 +13,9 @@
 //
 // llmc_rt_paged_attention_rope_f32 (llmc-fuse-rope) rotates the new keys in
 // step 1 as it stores them and the queries in step 2 as it loads them, with
-// row t of cos/sin for token t (Rope.h).
+// row t of cos/sin for token t (Rope.h). The _kv8 entries hold int8 pools
+// (--kv-cache=int8, KVQuant.h): [NB, KVH, BS, D + 4] rows of codes and a
+// scale; step 1 quantizes each new row as it stores it (after rotating it).
 //
 // The attention itself is the flash kernel of Attention.cpp
 // (AttentionTiles.inc, through the ISA dispatch table), which looks up key
@@ -26,6 +28,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
 #include "AttentionMerge.h"
+#include "KVQuant.h"
 #include "KernelDispatch.h"
 #include "Rope.h"
 
@@ -56,9 +59,10 @@ constexpr int64_t kSerialWork = 1 << 15;
   std::abort();
 }
 
-View4 view(MemRef<float, 4> *m) {
+/// A view of f32 elements, or of int8 pool rows (p then addresses bytes).
+template <typename T> View4 view(MemRef<T, 4> *m) {
   View4 v;
-  v.p = m->data();
+  v.p = reinterpret_cast<float *>(m->data());
   for (int i = 0; i < 4; ++i) {
     v.size[i] = m->sizes[i];
     v.stride[i] = m->strides[i];
@@ -89,14 +93,26 @@ void copyRow(float *dst, int64_t ds, const float *src, int64_t ss, int64_t n) {
 
 } // namespace
 
-/// Both entries; cos/sin null: no rotary embedding.
+/// Stores a new value row: f32 copied, int8 quantized (KVQuant.h).
+void storeRow(float *dst, int64_t ds, const float *src, int64_t ss, int64_t n) {
+  copyRow(dst, ds, src, ss, n);
+}
+void storeRow(int8_t *dst, int64_t, const float *src, int64_t ss, int64_t n) {
+  quantizeKVRow(dst, src, ss, n);
+}
+
+/// All entries; cos/sin null: no rotary embedding. PT is the pools' element
+/// type: float, or int8_t for rows of D codes + the 4 bytes of a scale.
+template <typename PT>
 static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
-                           MemRef<float, 4> *kPool, MemRef<float, 4> *vPool,
+                           MemRef<PT, 4> *kPool, MemRef<PT, 4> *vPool,
                            MemRef<int32_t, 2> *blockTables, MemRef<int32_t, 1> *seqStarts,
                            MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *out, float scale,
                            MemRef<float, 4> *cos, MemRef<float, 4> *sin, int32_t interleaved) {
   // --- shapes ---
   const int64_t H = q->sizes[1], T = q->sizes[2], D = q->sizes[3];
+  constexpr bool q8 = sizeof(PT) == 1;
+  constexpr int64_t extra = q8 ? kKVScaleBytes : 0; // scale bytes of a pool row
   const int64_t KVH = kNew->sizes[1], Dv = vNew->sizes[3];
   const int64_t NB = kPool->sizes[0], BS = kPool->sizes[2];
   const int64_t S = seqPos->sizes[0], MB = blockTables->sizes[1];
@@ -108,8 +124,11 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   expectShape("q", q->sizes, {1, H, T, D});
   expectShape("kNew", kNew->sizes, {1, KVH, T, D});
   expectShape("vNew", vNew->sizes, {1, KVH, T, Dv});
-  expectShape("kPool", kPool->sizes, {NB, KVH, BS, D});
-  expectShape("vPool", vPool->sizes, {NB, KVH, BS, Dv});
+  expectShape("kPool", kPool->sizes, {NB, KVH, BS, D + extra});
+  expectShape("vPool", vPool->sizes, {NB, KVH, BS, Dv + extra});
+  if (q8 && (kPool->strides[3] != 1 || vPool->strides[3] != 1))
+    fail("int8 pool rows must be contiguous (inner strides %lld, %lld)",
+         (long long)kPool->strides[3], (long long)vPool->strides[3]);
   expectShape("out", out->sizes, {1, H, T, Dv});
   if (blockTables->sizes[0] != S)
     fail("blockTables has %lld rows for %lld sequences", (long long)blockTables->sizes[0],
@@ -162,22 +181,33 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   }
 
   // --- 1. store the new K/V rows in their blocks ---
+  std::vector<float> rotated(q8 ? D : 0); // a rotated key before quantization
   for (int64_t s = 0; s < S; ++s)
     for (int64_t t = start[s]; t < start[s + 1]; ++t) {
       const int64_t p = pos[s] + t - start[s], pb = table[s * ts0 + (p / BS) * ts1];
       for (int64_t h = 0; h < KVH; ++h) {
-        float *kDst = kPool->data() + pb * kPool->strides[0] + h * kPool->strides[1] +
-                      (p % BS) * kPool->strides[2];
+        PT *kDst = kPool->data() + pb * kPool->strides[0] + h * kPool->strides[1] +
+                   (p % BS) * kPool->strides[2];
         const float *kSrc = kNew->data() + h * kNew->strides[1] + t * kNew->strides[2];
-        if (cos) // the key rotated as it is stored
+        if constexpr (q8) {
+          int64_t ks = kNew->strides[3];
+          if (cos) { // rotate, then quantize the rotated row
+            ropeRotate(rotated.data(), 1, kSrc, ks, ropeRow(cosV, 0, h, t), cosV.stride[3],
+                       ropeRow(sinV, 0, h, t), sinV.stride[3], D, interleaved != 0);
+            kSrc = rotated.data();
+            ks = 1;
+          }
+          quantizeKVRow(kDst, kSrc, ks, D);
+        } else if (cos) { // the key rotated as it is stored
           ropeRotate(kDst, kPool->strides[3], kSrc, kNew->strides[3], ropeRow(cosV, 0, h, t),
                      cosV.stride[3], ropeRow(sinV, 0, h, t), sinV.stride[3], D, interleaved != 0);
-        else
+        } else {
           copyRow(kDst, kPool->strides[3], kSrc, kNew->strides[3], D);
-        copyRow(vPool->data() + pb * vPool->strides[0] + h * vPool->strides[1] +
-                    (p % BS) * vPool->strides[2],
-                vPool->strides[3],
-                vNew->data() + h * vNew->strides[1] + t * vNew->strides[2], vNew->strides[3], Dv);
+        }
+        storeRow(vPool->data() + pb * vPool->strides[0] + h * vPool->strides[1] +
+                     (p % BS) * vPool->strides[2],
+                 vPool->strides[3],
+                 vNew->data() + h * vNew->strides[1] + t * vNew->strides[2], vNew->strides[3], Dv);
       }
     }
 
@@ -209,6 +239,7 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   J.ropeInterleaved = interleaved != 0;
   J.cos = cosV;
   J.sin = sinV;
+  J.kvInt8 = q8;
 
   // Base items, each with the keys its last query sees as t1.
   const KernelTable &kt = activeKernels();
@@ -295,8 +326,8 @@ extern "C" void _mlir_ciface_llmc_rt_paged_attention_f32(
     MemRef<float, 4> *kPool, MemRef<float, 4> *vPool, MemRef<int32_t, 2> *blockTables,
     MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *out,
     float scale) {
-  pagedAttention(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale, nullptr,
-                 nullptr, 0);
+  pagedAttention<float>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale,
+                        nullptr, nullptr, 0);
 }
 
 /// The same with rotary embeddings (llmc-fuse-rope): the new keys are rotated
@@ -308,6 +339,25 @@ extern "C" void _mlir_ciface_llmc_rt_paged_attention_rope_f32(
     MemRef<float, 4> *kPool, MemRef<float, 4> *vPool, MemRef<int32_t, 2> *blockTables,
     MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *cos,
     MemRef<float, 4> *sin, MemRef<float, 4> *out, float scale, int32_t interleaved) {
-  pagedAttention(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale, cos, sin,
-                 interleaved);
+  pagedAttention<float>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale,
+                        cos, sin, interleaved);
+}
+
+/// int8 pools (--kv-cache=int8): kPool / vPool are [NB, KVH, BS, D + 4] int8.
+extern "C" void _mlir_ciface_llmc_rt_paged_attention_kv8_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
+    MemRef<int8_t, 4> *kPool, MemRef<int8_t, 4> *vPool, MemRef<int32_t, 2> *blockTables,
+    MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *out,
+    float scale) {
+  pagedAttention<int8_t>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale,
+                         nullptr, nullptr, 0);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_paged_attention_kv8_rope_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
+    MemRef<int8_t, 4> *kPool, MemRef<int8_t, 4> *vPool, MemRef<int32_t, 2> *blockTables,
+    MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *cos,
+    MemRef<float, 4> *sin, MemRef<float, 4> *out, float scale, int32_t interleaved) {
+  pagedAttention<int8_t>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale,
+                         cos, sin, interleaved);
 }

@@ -438,6 +438,21 @@ def run_in_subprocess(test, llmc, timeout):
 # --------------------------------------------------------------------------
 
 
+# Ops the importer handles outside the `onnx` dialect (lib/Importer/QuantizedOps.cpp).
+PREQUANTIZED_SECTION = """## Pre-quantized weights
+
+Not covered by the node tests above (the importer handles them before the `onnx` dialect; see docs/Quantization.md, "Pre-quantized models"):
+
+| Operator | Imported as | Supported | Errors (with the node's location) |
+| --- | --- | --- | --- |
+| `com.microsoft` MatMulNBits | `llm.quantized_linear` | bits 4 and 8, any block_size that is a multiple of 8 (int4) / 4 (int8), uint8 packed or integral float zero points, g_idx equal to k / block_size, bias; f32 A | bits 2, reordering g_idx, non-integral float zero points, B/scales/zero points of the wrong shape |
+| DequantizeLinear (of a constant) -> MatMul | `llm.quantized_linear` | int8/uint8/int4/uint4 weights, per tensor, per output channel (axis 1), blocked along K (axis 0, block_size, opset 21) | scales along K per row (axis 0) or blocked along N, non-constant inputs (activation QDQ) |
+| DequantizeLinear (of a constant) -> any other op | f32 constant, with a warning | as above | |
+
+Tests: `test/lit/Importer/prequantized.test`, `test/e2e/test_prequantized.py` (against ONNX Runtime).
+"""
+
+
 def write_docs(path, ops, tests, results, by_name, onnx_version):
     def key(r):
         if r["status"] == "pass":
@@ -518,6 +533,7 @@ def write_docs(path, ops, tests, results, by_name, onnx_version):
     for name, r in results.items():
         if r.get("xfail") and r["status"] != "pass":
             by_reason[r["xfail"]].append(name)
+    lines += ["", *PREQUANTIZED_SECTION.rstrip("\n").split("\n")]
     lines += ["", "## Known limitations", ""]
     if not by_reason:
         lines.append("None.")

@@ -88,8 +88,10 @@ cl::opt<Precision> precision(
 cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize linear-layer weights: int8|int4[,group=32|64|128][,sym|asym]"
-             "[,method=rtn|gptq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head] "
-             "(weight-only, f32 activations; gptq needs --calibration)"),
+             "[,method=rtn|gptq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head]"
+             "[,act=f32|int8] (act=f32: weight-only, the default; act=int8 (or w8a8 = int8,act=int8): "
+             "int8 activations quantized per token at run time, int8 weights only; gptq needs "
+             "--calibration)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> sparsity(
     "sparsity",
@@ -98,6 +100,12 @@ cl::opt<std::string> sparsity(
              "dense-kernels runs the pruned weights densely; wanda needs --calibration or "
              "--calibration-stats; 2:4 with --quantize=int4 keeps int4 values; docs/Sparsity.md)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
+cl::opt<std::string> kvCache(
+    "kv-cache",
+    cl::desc("Element type of the KV cache: f32 (default) or int8 (each cached K/V row, one "
+             "token and KV head, stored as D int8 codes + one f32 scale = max|x|/127; ~3.8x "
+             "less KV memory at head size 64; docs/Quantization.md#kv-cache)"),
+    cl::value_desc("f32|int8"), cl::init("f32"), cl::sub(compileCmd), cl::cat(cat));
 enum class Logits { All, Last };
 cl::opt<Logits> logits(
     "logits", cl::desc("Positions whose logits the library computes (default all)"),
@@ -267,6 +275,7 @@ int runCompile() {
     }
     opts.dimValues[name.str()] = v;
   }
+  opts.quantPanel = llmc::preferredPanelWidth(mcpu); // for pre-quantized weights
   auto tImport = phase("import");
   llmc::ImportedModel imported = llmc::importONNXFile(ctx, input, opts);
   if (!imported.module)
@@ -311,6 +320,11 @@ int runCompile() {
       auto [key, value] = part.split('=');
       if (part == "int8" || part == "int4") {
         popts.quantBits = part == "int8" ? 8 : 4;
+      } else if (part == "w8a8") { // shorthand for int8,act=int8
+        popts.quantBits = 8;
+        popts.quantActBits = 8;
+      } else if (key == "act" && (value == "int8" || value == "f32")) {
+        popts.quantActBits = value == "int8" ? 8 : 0;
       } else if (part == "sym" || part == "asym") {
         popts.quantSymmetric = part == "sym";
       } else if (part == "keep-lm-head") {
@@ -332,12 +346,16 @@ int runCompile() {
         errs() << "llmc: cannot parse --quantize component '" << part
                << "' (expected int8|int4, group=N, sym|asym, method=rtn|gptq, "
                   "lm-head=f32|int8|int4, embedding=f32|int8|int4, keep-lm-head, no-act-order, "
-                  "no-clip)\n";
+                  "no-clip, act=f32|int8, w8a8)\n";
         return 2;
       }
     }
     if (!popts.quantBits) {
       errs() << "llmc: --quantize needs int8 or int4\n";
+      return 2;
+    }
+    if (popts.quantActBits && popts.quantBits != 8) {
+      errs() << "llmc: --quantize=...,act=int8 (W8A8) needs int8 weights, not int4\n";
       return 2;
     }
     if (noKernels || noRaise) {
@@ -369,6 +387,16 @@ int runCompile() {
     // (round to nearest here) sees only the layers left dense.
     popts.quantCalibration.clear();
   }
+  if (kvCache != "f32" && kvCache != "int8") {
+    errs() << "llmc: unknown --kv-cache type '" << kvCache << "' (expected f32 or int8)\n";
+    return 2;
+  }
+  if (kvCache != "f32" && (noKernels || noRaise)) {
+    errs() << "llmc: --kv-cache=" << kvCache
+           << " needs the runtime kernels and raising (not --no-kernels or --no-raise)\n";
+    return 2;
+  }
+  popts.kvCache = kvCache;
   popts.logitsLast = logits == Logits::Last;
   popts.batchStep = !noBatchStep && !instrumentLinears; // calibration runs @main only
   auto runPM = [&](auto build, StringRef name) -> bool {

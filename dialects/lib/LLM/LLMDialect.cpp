@@ -33,6 +33,16 @@ static bool dimsCompatible(int64_t a, int64_t b) {
 /// Optional `rope(cos, sin)` operands (llmc-fuse-rope): both or neither, f32,
 /// broadcasting (dims of size 1, aligned right) to each tensor of `targets`
 /// ([..., D] with D even).
+/// KV-cache rows (--kv-cache=int8): f32 [.., D] or int8 [.., D + 4], the
+/// last 4 bytes of an int8 row holding its f32 scale (runtime/kernels/KVQuant.h).
+static bool isInt8KV(RankedTensorType t) { return t.getElementType().isInteger(8); }
+static bool isKVRowType(RankedTensorType t) { return t.getElementType().isF32() || isInt8KV(t); }
+/// The head size D stored in a KV row type (dynamic stays dynamic).
+static int64_t kvHeadDim(RankedTensorType t) {
+  int64_t d = t.getShape().back();
+  return isInt8KV(t) && !ShapedType::isDynamic(d) ? d - 4 : d;
+}
+
 static LogicalResult verifyRope(Operation *op, Value cos, Value sin,
                                 ArrayRef<RankedTensorType> targets) {
   if (!cos && !sin)
@@ -150,6 +160,13 @@ LogicalResult QuantizedLinearOp::verify() {
   if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
     return emitOpError("needs static K and N");
   llmc::quant::Scheme scheme{int(getBits()), int64_t(getGroup()), getSymmetric()};
+  // W8A8 has kernels for int8 weights only (runtime/kernels/W8A8Linear.cpp).
+  if (uint64_t act = getActBits()) {
+    if (act != 8)
+      return emitOpError("act_bits must be 0 (f32 activations) or 8 (int8), got ") << act;
+    if (getBits() != 8)
+      return emitOpError("act_bits = 8 needs int8 weights (bits = 8), got bits = ") << getBits();
+  }
   int64_t nw = getGated() ? 2 * n : n;
   if (getGated() && n % int64_t(getPanel()) != 0)
     return emitOpError("a gated weight needs N to be a multiple of the panel");
@@ -176,8 +193,13 @@ LogicalResult PagedAttentionOp::verify() {
   auto kp = cast<RankedTensorType>(getKeyPool().getType());
   auto vp = cast<RankedTensorType>(getValuePool().getType());
   for (RankedTensorType t : {q, k, v, kp, vp})
-    if (t.getRank() != 4 || !t.getElementType().isF32())
-      return emitOpError("query, key, value and the pools must be rank-4 f32 tensors");
+    if (t.getRank() != 4)
+      return emitOpError("query, key, value and the pools must be rank-4 tensors");
+  for (RankedTensorType t : {q, k, v})
+    if (!t.getElementType().isF32())
+      return emitOpError("query, key and value must be f32");
+  if (!isKVRowType(kp) || kp.getElementType() != vp.getElementType())
+    return emitOpError("the pools must both be f32 or both int8 (rows of D codes + a 4-byte scale)");
   int64_t h = q.getShape()[1], kvh = k.getShape()[1];
   if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(kvh) &&
       (kvh == 0 || h % kvh != 0))
@@ -188,8 +210,8 @@ LogicalResult PagedAttentionOp::verify() {
   // The pools hold [block, KV head, row in block, D]: heads and head sizes
   // must match the new entries they receive.
   if (!dimsCompatible(kp.getShape()[1], kvh) || !dimsCompatible(vp.getShape()[1], v.getShape()[1]) ||
-      !dimsCompatible(kp.getShape()[3], k.getShape()[3]) ||
-      !dimsCompatible(vp.getShape()[3], v.getShape()[3]))
+      !dimsCompatible(kvHeadDim(kp), k.getShape()[3]) ||
+      !dimsCompatible(kvHeadDim(vp), v.getShape()[3]))
     return emitOpError("pools must be [blocks, KV heads, block size, D] of the new keys/values");
   auto isI32 = [](Value x, int64_t rank) {
     auto t = cast<RankedTensorType>(x.getType());
@@ -286,16 +308,32 @@ LogicalResult AttentionOp::verify() {
       (kvh == 0 || h % kvh != 0))
     return emitOpError("query heads (") << h
            << ") must be a multiple of key/value heads (" << kvh << ")";
-  if (!dimsCompatible(q.getShape()[3], k.getShape()[3]))
+  // Keys/values are f32, or both int8 cache rows (--kv-cache=int8).
+  if (isInt8KV(k) != isInt8KV(v) || !isKVRowType(k) || !isKVRowType(v))
+    return emitOpError("key and value must both be f32 or both int8 KV-cache rows");
+  if (!dimsCompatible(q.getShape()[3], kvHeadDim(k)))
     return emitOpError("query and key head sizes differ");
   if (getResult().getType() != RankedTensorType::get(
-          {q.getShape()[0], q.getShape()[1], q.getShape()[2], v.getShape()[3]},
+          {q.getShape()[0], q.getShape()[1], q.getShape()[2], kvHeadDim(v)},
           q.getElementType()))
     return emitOpError("result must be [B, H, S, Dv]");
   return verifyRope(*this, getCos(), getSin(), {q});
 }
 
 LogicalResult KVCacheAppendOp::verify() {
+  auto past = cast<RankedTensorType>(getPast().getType());
+  auto upd = cast<RankedTensorType>(getUpdate().getType());
+  auto result = cast<RankedTensorType>(getType());
+  if (past.getElementType() != result.getElementType())
+    return emitOpError("result must have the element type of the cache slot");
+  if (isInt8KV(past)) {
+    // --kv-cache=int8: f32 rows appended to int8 rows of D codes + a scale.
+    if (past.getRank() != 4 || getAxis() != 2 || !upd.getElementType().isF32() ||
+        upd.getRank() != 4 || !dimsCompatible(kvHeadDim(past), upd.getShape()[3]) ||
+        past.getShape()[3] != result.getShape()[3])
+      return emitOpError("an int8 cache slot [B, KVH, T, D + 4] takes f32 rows [B, KVH, S, D] "
+                         "along axis 2");
+  }
   return verifyRope(*this, getCos(), getSin(), {cast<RankedTensorType>(getUpdate().getType())});
 }
 

@@ -26,6 +26,8 @@ struct PipelineOptions {
   int64_t quantGroup = 0;
   bool quantSymmetric = true;
   bool quantKeepLmHead = false;
+  /// 8: int8 activations on the int8 linears (W8A8); 0: f32 activations.
+  int64_t quantActBits = 0;
   /// "rtn" or "gptq" (GPTQ reads the statistics file `quantCalibration`);
   /// the LM head's and the embedding table's precision ("" for the head =
   /// like the other layers; "f32", "int8", "int4"); the JSON report file.
@@ -55,6 +57,9 @@ struct PipelineOptions {
   bool pruneNormGain = false;
   /// Compute the `logits` output for the last position only.
   bool logitsLast = false;
+  /// Element type of the KV cache rows (llmc-quantize-kv-cache): "f32" or
+  /// "int8" (D codes + a f32 scale per token and KV head).
+  std::string kvCache = "f32";
   /// Add the `llmc_step` entry (ragged batch over a paged KV cache) to
   /// decoders with a KV cache (llmc-batch-step; `llmc serve` uses it).
   bool batchStep = true;

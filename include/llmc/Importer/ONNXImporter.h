@@ -18,6 +18,10 @@ struct ImportOptions {
   /// attribute storage: they become `dense_resource` blobs that point into
   /// the model file's memory (see docs/Compiler.md, "Weights").
   int64_t inlineConstantLimit = 64;
+  /// Columns per panel of the llm.quantized_linear ops made from
+  /// pre-quantized weights (MatMulNBits, DequantizeLinear -> MatMul);
+  /// `llmc compile` sets the width its kernels prefer for --mcpu.
+  int64_t quantPanel = 16;
 };
 
 /// Owns what the imported module's weight blobs point into (the parsed

@@ -70,12 +70,22 @@ SmallVector<std::string> dimSymbols(StringRef expr) {
 }
 
 /// Calls llmc_rt_rope_store_f32(x, cos, sin, dst, interleaved): dst =
-/// rotary(x) with the tables (rank <= 4, broadcasting) as 4-D views.
-void storeRotated(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value dst,
-                  bool interleaved) {
+/// rotary(x) with the tables (rank <= 4, broadcasting) as 4-D views. With an
+/// int8 `dst` (--kv-cache=int8) it calls llmc_rt_kv_store_q8(x, cos, sin,
+/// dst, rope, interleaved) instead, which quantizes the (rotated if cos is
+/// set; x stands in for absent tables) rows into codes + a scale.
+void storeRows(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value dst,
+               bool interleaved) {
   auto f32 = b.getF32Type();
-  auto any4 = lowering::stridedMemRefType(RankedTensorType::get(
-      SmallVector<int64_t>(4, ShapedType::kDynamic), f32));
+  auto anyOf = [&](Type et) {
+    return lowering::stridedMemRefType(
+        RankedTensorType::get(SmallVector<int64_t>(4, ShapedType::kDynamic), et));
+  };
+  auto any4 = anyOf(f32);
+  const bool q8 = cast<MemRefType>(dst.getType()).getElementType().isInteger(8);
+  const bool rope = bool(cos);
+  if (!rope)
+    cos = sin = x;
   auto view4 = [&](Value t) {
     auto tt = cast<RankedTensorType>(t.getType());
     if (tt.getRank() < 4) {
@@ -91,11 +101,14 @@ void storeRotated(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Val
                                                 /*readOnly=*/true);
     return memref::CastOp::create(b, loc, any4, m).getResult();
   };
-  SmallVector<Value> args{view4(x), view4(cos), view4(sin),
-                          memref::CastOp::create(b, loc, any4, dst).getResult(),
-                          arith::ConstantIntOp::create(b, loc, b.getI32Type(), interleaved)};
+  SmallVector<Value> args{
+      view4(x), view4(cos), view4(sin),
+      memref::CastOp::create(b, loc, q8 ? anyOf(b.getI8Type()) : any4, dst).getResult()};
+  if (q8)
+    args.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), rope));
+  args.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), interleaved));
   auto module = dst.getParentRegion()->getParentOfType<ModuleOp>();
-  StringRef name = "llmc_rt_rope_store_f32";
+  StringRef name = q8 ? "llmc_rt_kv_store_q8" : "llmc_rt_rope_store_f32";
   auto fn = module.lookupSymbol<func::FuncOp>(name);
   if (!fn) {
     OpBuilder mb(module.getBodyRegion());
@@ -232,17 +245,20 @@ struct LowerFunctionABIPass
         offs[axis] = pLen;
         subSizes[axis] = sLen;
         auto region = memref::SubViewOp::create(b, loc, full, offs, subSizes, ones);
-        if (append.getCos()) {
+        const bool q8 = pastType.getElementType().isInteger(8);
+        if (append.getCos() || q8) {
           // llmc-fuse-rope: the new keys are rotated on their way into the
-          // free rows (runtime/kernels/RopeStore.cpp), never materialized.
+          // free rows (runtime/kernels/RopeStore.cpp), never materialized;
+          // --kv-cache=int8: the new rows are quantized on their way in
+          // (runtime/kernels/KVCacheStore.cpp).
           if (rank != 4) {
-            append.emitError("a rotating KV-cache append needs a 4-D cache slot");
+            append.emitError("a rotating or int8 KV-cache append needs a 4-D cache slot");
             ok = false;
             continue;
           }
-          storeRotated(b, loc, upd, map.lookupOrDefault(append.getCos()),
-                       map.lookupOrDefault(append.getSin()), region.getResult(),
-                       append.getRopeInterleaved());
+          Value cos = append.getCos() ? map.lookupOrDefault(append.getCos()) : Value();
+          Value sin = append.getSin() ? map.lookupOrDefault(append.getSin()) : Value();
+          storeRows(b, loc, upd, cos, sin, region.getResult(), append.getRopeInterleaved());
         } else {
           auto mat = bufferization::MaterializeInDestinationOp::create(
               b, loc, upd, region.getResult());

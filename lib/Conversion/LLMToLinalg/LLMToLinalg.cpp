@@ -267,7 +267,9 @@ struct LinearLowering : public OpRewritePattern<llm::LinearOp> {
 };
 
 /// llm.quantized_linear: one call of the quantized kernel (weight-only
-/// int8/int4, f32 activations) with the same fused flags as the packed one.
+/// int8/int4, f32 activations; with act_bits = 8 the W8A8 kernel, which
+/// quantizes the input rows itself and takes the same arguments) with the
+/// same fused flags as the packed one.
 struct QuantizedLinearLowering : public OpRewritePattern<llm::QuantizedLinearOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(llm::QuantizedLinearOp op, PatternRewriter &rw) const override {
@@ -280,7 +282,7 @@ struct QuantizedLinearLowering : public OpRewritePattern<llm::QuantizedLinearOp>
     Value codes = asBuffer(rw, loc, op.getCodes());
     // Symmetric schemes have no zero points: the kernel ignores the buffer.
     Value zeros = op.getZeros() ? asBuffer(rw, loc, op.getZeros()) : codes;
-    lowerFusedLinearCall(op, rw, "llmc_rt_linear_quant",
+    lowerFusedLinearCall(op, rw, op.getActBits() ? "llmc_rt_linear_w8a8" : "llmc_rt_linear_quant",
                          {codes, asBuffer(rw, loc, op.getScales()), zeros},
                          {i64(xt.getShape().back()), i64(cast<RankedTensorType>(op.getType()).getShape().back()),
                           i32(op.getPanel()), i32(op.getBits()), i32(op.getGroup()),
@@ -368,10 +370,17 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
         return rw.notifyMatchFailure(op, "mask rank > 4");
       }
     }
+    // --kv-cache=int8: keys/values are int8 cache rows [.., D + 4]
+    // (runtime/kernels/KVQuant.h), read by the _kv8 kernels only.
+    auto vt = cast<RankedTensorType>(op.getValue().getType());
+    const bool kv8 = vt.getElementType().isInteger(8);
+    if (kv8 && !useKernels)
+      return rw.notifyMatchFailure(op, "int8 KV-cache rows need the runtime kernels");
     SmallVector<Value> dims;
     for (int64_t i = 0; i < 3; ++i)
       dims.push_back(dimOf(rw, loc, op.getQuery(), i));
-    dims.push_back(dimOf(rw, loc, op.getValue(), 3));
+    dims.push_back(kv8 ? indexConst(rw, loc, outType.getShape()[3])
+                       : dimOf(rw, loc, op.getValue(), 3));
     if (useKernels) {
       auto module = op->getParentOfType<ModuleOp>();
       Value qb = asBuffer(rw, loc, op.getQuery());
@@ -381,8 +390,11 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
       auto mt = MemRefType::get(outType.getShape(), et);
       Value alloc = memref::AllocOp::create(rw, loc, mt, dynamicDims(outType, dims),
                                             rw.getI64IntegerAttr(64));
-      auto any4 = anyShapeType(4, et);
-      auto cast = [&](Value v) { return memref::CastOp::create(rw, loc, any4, v).getResult(); };
+      auto any4 = anyShapeType(4, et), kvAny4 = anyShapeType(4, vt.getElementType());
+      auto cast = [&](Value v) {
+        auto t = llvm::cast<MemRefType>(v.getType()).getElementType() == et ? any4 : kvAny4;
+        return memref::CastOp::create(rw, loc, t, v).getResult();
+      };
       Value hasMask = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), mask ? 1 : 0);
       Value causal = arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getCausal());
       Value scale = arith::ConstantOp::create(rw, loc, op.getScaleAttr());
@@ -394,15 +406,17 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
             arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getRopeInterleaved());
         SmallVector<Value> args{cast(qb), cast(kb), cast(vb), cast(mb), cast(cb), cast(sb),
                                 cast(alloc), hasMask, causal, scale, interleaved};
-        auto fn = declareKernel(module, "llmc_rt_attention_rope_f32",
+        auto fn = declareKernel(module,
+                                kv8 ? "llmc_rt_attention_kv8_rope_f32" : "llmc_rt_attention_rope_f32",
                                 llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
         func::CallOp::create(rw, loc, fn, args);
         rw.replaceOp(op, bufferization::ToTensorOp::create(rw, loc, outType, alloc, true, true));
         return success();
       }
-      SmallVector<Type> argTypes{any4, any4, any4, any4, any4, rw.getI32Type(),
+      SmallVector<Type> argTypes{any4, kvAny4, kvAny4, any4, any4, rw.getI32Type(),
                                  rw.getI32Type(), rw.getF32Type()};
-      auto fn = declareKernel(module, "llmc_rt_attention_f32", argTypes);
+      auto fn = declareKernel(module, kv8 ? "llmc_rt_attention_kv8_f32" : "llmc_rt_attention_f32",
+                              argTypes);
       func::CallOp::create(rw, loc, fn,
                            ValueRange{cast(qb), cast(kb), cast(vb), cast(mb), cast(alloc),
                                       hasMask, causal, scale});
@@ -624,6 +638,8 @@ struct PagedAttentionLowering : public OpRewritePattern<llm::PagedAttentionOp> {
     auto outType = cast<RankedTensorType>(op.getType());
     Type f32 = rw.getF32Type(), i32 = rw.getI32Type();
     auto any4 = anyShapeType(4, f32);
+    auto poolAny4 = anyShapeType(
+        4, llvm::cast<RankedTensorType>(op.getKeyPool().getType()).getElementType());
     auto cast = [&](Type t, Value v) { return memref::CastOp::create(rw, loc, t, v).getResult(); };
     auto pool = [&](Value t) {
       auto tt = llvm::cast<RankedTensorType>(t.getType());
@@ -641,15 +657,19 @@ struct PagedAttentionLowering : public OpRewritePattern<llm::PagedAttentionOp> {
     SmallVector<Value> args{cast(any4, asBuffer(rw, loc, op.getQuery())),
                             cast(any4, asBuffer(rw, loc, op.getKey())),
                             cast(any4, asBuffer(rw, loc, op.getValue())),
-                            cast(any4, pool(op.getKeyPool())),
-                            cast(any4, pool(op.getValuePool())),
+                            cast(poolAny4, pool(op.getKeyPool())),
+                            cast(poolAny4, pool(op.getValuePool())),
                             cast(anyShapeType(2, i32), asBuffer(rw, loc, op.getBlockTables())),
                             cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqStarts())),
                             cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqPositions()))};
-    StringRef kernel = "llmc_rt_paged_attention_f32";
+    // --kv-cache=int8 pools: the _kv8 kernels quantize the new rows as they
+    // store them and read int8 rows (runtime/kernels/KVQuant.h).
+    const bool kv8 =
+        llvm::cast<RankedTensorType>(op.getKeyPool().getType()).getElementType().isInteger(8);
+    StringRef kernel = kv8 ? "llmc_rt_paged_attention_kv8_f32" : "llmc_rt_paged_attention_f32";
     if (op.getCos()) {
       // llmc-fuse-rope: keys rotated as they are stored, queries as loaded.
-      kernel = "llmc_rt_paged_attention_rope_f32";
+      kernel = kv8 ? "llmc_rt_paged_attention_kv8_rope_f32" : "llmc_rt_paged_attention_rope_f32";
       args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getCos()))));
       args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getSin()))));
     }

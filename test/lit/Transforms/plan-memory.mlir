@@ -4,12 +4,15 @@
 // CHECK-LABEL: func.func @reuse
 // CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG: %[[C1024:.*]] = arith.constant 1024 : index
-// CHECK: %[[ARENA:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2048xi8>
+// The arena is freed after the last use of b (its last buffer).
+// CHECK: %[[ARENA:.*]] = memref.alloc() {alignment = 64 : i64, bufferization.manual_deallocation} : memref<2048xi8>
 // CHECK: %[[A:.*]] = memref.view %[[ARENA]][%[[C0]]][] : memref<2048xi8> to memref<256xf32>
 // CHECK: %[[B:.*]] = memref.view %[[ARENA]][%[[C1024]]][] : memref<2048xi8> to memref<256xf32>
 // CHECK: %[[C:.*]] = memref.view %[[ARENA]][%[[C0]]][] : memref<2048xi8> to memref<256xf32>
 // CHECK-NOT: memref.alloc
-// CHECK: call @llmc_rt_note_activation_memory(%{{.*}}, %{{.*}}) : (i64, i64) -> ()
+// CHECK: memref.copy %[[B]], %arg1
+// CHECK-NEXT: memref.dealloc %[[ARENA]] {bufferization.manual_deallocation} : memref<2048xi8>
+// CHECK-NEXT: call @llmc_rt_note_activation_memory(%{{.*}}, %{{.*}}) : (i64, i64) -> ()
 // CHECK-NEXT: return
 func.func @reuse(%x: memref<256xf32>, %out: memref<256xf32>) {
   %a = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
@@ -28,7 +31,7 @@ func.func @reuse(%x: memref<256xf32>, %out: memref<256xf32>) {
 // CHECK-LABEL: func.func @dynamic
 // CHECK: %[[N:.*]] = memref.dim %arg0, %{{.*}}
 // CHECK: arith.maxui
-// CHECK: %[[ARENA:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK: %[[ARENA:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64, bufferization.manual_deallocation} : memref<?xi8>
 // CHECK: memref.view %[[ARENA]][%{{.*}}][%[[N]]] : memref<?xi8> to memref<?xf32>
 // CHECK: memref.view %[[ARENA]][%{{.*}}][%[[N]]] : memref<?xi8> to memref<?xf32>
 func.func @dynamic(%x: memref<?xf32>, %out: memref<?xf32>) {
@@ -46,7 +49,7 @@ func.func @dynamic(%x: memref<?xf32>, %out: memref<?xf32>) {
 // get an arena of their own, allocated after it.
 // CHECK-LABEL: func.func @size_from_memory
 // CHECK: %[[N:.*]] = memref.load
-// CHECK: %[[ARENA:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK: %[[ARENA:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64, bufferization.manual_deallocation} : memref<?xi8>
 // CHECK-COUNT-2: memref.view %[[ARENA]]
 func.func @size_from_memory(%sizes: memref<1xindex>, %y: memref<?xf32>) {
   %c0 = arith.constant 0 : index
@@ -54,6 +57,33 @@ func.func @size_from_memory(%sizes: memref<1xindex>, %y: memref<?xf32>) {
   %d = memref.alloc(%n) : memref<?xf32>
   memref.copy %y, %d : memref<?xf32> to memref<?xf32>
   %d2 = memref.alloc(%n) : memref<?xf32>
+  memref.copy %d, %d2 : memref<?xf32> to memref<?xf32>
+  memref.copy %d2, %y : memref<?xf32> to memref<?xf32>
+  return
+}
+
+// Two segments (the second's sizes are read from memory): the first arena
+// is freed as soon as its buffers are dead, before the second is allocated.
+// CHECK-LABEL: func.func @two_segments
+// CHECK: %[[A1:.*]] = memref.alloc(%{{.*}}) {{.*}}bufferization.manual_deallocation
+// CHECK: memref.copy %{{.*}}, %arg2
+// CHECK-NEXT: memref.dealloc %[[A1]] {bufferization.manual_deallocation}
+// CHECK: memref.load
+// CHECK: %[[A2:.*]] = memref.alloc(%{{.*}}) {{.*}}bufferization.manual_deallocation
+// CHECK: memref.dealloc %[[A2]] {bufferization.manual_deallocation}
+// CHECK: call @llmc_rt_note_activation_memory
+func.func @two_segments(%x: memref<?xf32>, %sizes: memref<1xindex>, %y: memref<?xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %a = memref.alloc(%n) : memref<?xf32>
+  memref.copy %x, %a : memref<?xf32> to memref<?xf32>
+  %b = memref.alloc(%n) : memref<?xf32>
+  memref.copy %a, %b : memref<?xf32> to memref<?xf32>
+  memref.copy %b, %y : memref<?xf32> to memref<?xf32>
+  %m = memref.load %sizes[%c0] : memref<1xindex>
+  %d = memref.alloc(%m) : memref<?xf32>
+  memref.copy %y, %d : memref<?xf32> to memref<?xf32>
+  %d2 = memref.alloc(%m) : memref<?xf32>
   memref.copy %d, %d2 : memref<?xf32> to memref<?xf32>
   memref.copy %d2, %y : memref<?xf32> to memref<?xf32>
   return

@@ -112,14 +112,19 @@ def LLM_QuantizedLinearOp : LLM_Op<"quantized_linear", [Pure, AttrSizedOperandSe
     schemes, `zeros` (ui8); `bits` 8 or 4, `group` K elements per scale
     (0 = one per output column), `panel` columns per panel. The logical
     weight is [K, N] (gated: [K, 2N], gate then up, with N a multiple of
-    `panel`). Made by llmc-quantize-weights.
+    `panel`). `act_bits = 8` (W8A8, int8 weights only): the input rows are
+    quantized to int8 at run time, one f32 scale per row, and the dot
+    products are int32 sums per group (QuantLayout.h, "W8A8"); 0 (the
+    default) keeps the activations f32 (weight-only). Made by
+    llmc-quantize-weights.
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$codes,
                    AnyRankedTensor:$scales, Optional<AnyRankedTensor>:$zeros,
                    Optional<AnyRankedTensor>:$bias, Optional<AnyRankedTensor>:$residual,
                    I64Attr:$bits, I64Attr:$group, I64Attr:$panel,
                    DefaultValuedAttr<BoolAttr, "true">:$symmetric,
-                   OptionalAttr<F32Attr>:$rms_epsilon, UnitAttr:$gated);
+                   OptionalAttr<F32Attr>:$rms_epsilon, UnitAttr:$gated,
+                   DefaultValuedAttr<I64Attr, "0">:$act_bits);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `,` $codes `,` $scales (`zeros` `(` $zeros^ `)`)? (`bias` `(` $bias^ `)`)?
@@ -197,6 +202,10 @@ def LLM_AttentionOp : LLM_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     Q = llm.rotary(query, cos, sin) in the form `rope_interleaved` says,
     cos/sin broadcasting to [B, H, S, D]; the keys arrive rotated (their
     `kv_cache_append` carries the same cos/sin).
+
+    With --kv-cache=int8 (llmc-quantize-kv-cache) `key` and `value` are both
+    i8 cache rows [B, KVH, T, D + 4]: D symmetric codes and the row's f32
+    scale in the last 4 bytes (runtime/kernels/KVQuant.h).
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                    AnyRankedTensor:$value, Optional<AnyRankedTensor>:$mask,
@@ -233,6 +242,10 @@ def LLM_KVCacheAppendOp : LLM_Op<"kv_cache_append", [Pure, AttrSizedOperandSegme
     With `rope(cos, sin)` (llmc-fuse-rope) the new entries are rotated as
     they are stored: concat(past, llm.rotary(update, cos, sin)) in the form
     `rope_interleaved` says, cos/sin broadcasting to `update` ([B, KVH, S, D]).
+
+    With --kv-cache=int8 `past` and the result are i8 [B, KVH, T, D + 4]
+    (rows of D codes + a f32 scale) and the f32 `update` rows are quantized
+    as they are stored.
   }];
   let arguments = (ins AnyRankedTensor:$past, AnyRankedTensor:$update,
                    Optional<AnyRankedTensor>:$cos, Optional<AnyRankedTensor>:$sin,
@@ -276,6 +289,9 @@ def LLM_PagedAttentionOp : LLM_Op<"paged_attention", [AttrSizedOperandSegments]>
     llmc-batch-step) the new keys are rotated as they are stored and the
     queries as they are loaded (llm.rotary in the form `rope_interleaved`
     says); cos/sin broadcast to [1, heads, T, D]: row t is token t's.
+
+    With --kv-cache=int8 the pools are i8 [NB, KVH, BS, D + 4] (rows of D
+    codes + a f32 scale); the new rows are quantized as they are stored.
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key, AnyRankedTensor:$value,
                    AnyRankedTensor:$key_pool, AnyRankedTensor:$value_pool,

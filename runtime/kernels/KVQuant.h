@@ -1,0 +1,50 @@
+//===- KVQuant.h - int8 rows of the KV cache (--kv-cache=int8) ---*- C++ -*-===//
+//
+// With `llmc compile --kv-cache=int8` every cached K/V row (one token, one KV
+// head, D values) is stored as D + 4 bytes: D symmetric int8 codes followed
+// by the row's f32 scale (unaligned, read with memcpy):
+//
+//   scale = max|x| / 127,  code[d] = round(x[d] / scale)  (0 if the row is 0),
+//   x[d] ~ code[d] * scale.
+//
+// One scale per token and head (not per channel) keeps the append a local
+// operation on the new row. The attention kernels read the codes, widen them
+// in registers and fold the scales into the scores (keys) and the softmax
+// weights (values), so rows are never dequantized to memory.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LLMC_RUNTIME_KVQUANT_H
+#define LLMC_RUNTIME_KVQUANT_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace llmc::rt::kern {
+
+/// Bytes of the scale behind the codes of a row.
+constexpr int64_t kKVScaleBytes = 4;
+
+/// The scale of a stored row of D codes.
+inline float kvRowScale(const int8_t *row, int64_t D) {
+  float s;
+  std::memcpy(&s, row + D, sizeof(float));
+  return s;
+}
+
+/// dst[0, D) = codes of x (element stride xs), dst[D, D + 4) = the scale.
+inline void quantizeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
+  float amax = 0.f;
+  for (int64_t d = 0; d < D; ++d)
+    amax = std::fmax(amax, std::fabs(x[d * xs]));
+  const float scale = amax / 127.f;
+  for (int64_t d = 0; d < D; ++d) {
+    const float c = scale > 0.f ? std::round(x[d * xs] / scale) : 0.f;
+    dst[d] = int8_t(std::fmin(127.f, std::fmax(-127.f, c)));
+  }
+  std::memcpy(dst + D, &scale, sizeof(float));
+}
+
+} // namespace llmc::rt::kern
+
+#endif

@@ -1,0 +1,286 @@
+//===- W8A8Linear.cpp - fused linear layers on int8 weights x int8 activations -===//
+//
+// y[M, N] = epilogue(sa * (qa[M, K] *int8 W)) with W int8 in the QuantLayout.h
+// format (symmetric or asymmetric, any group) and the activations
+// quantized per row at call time (W8A8: QuantLayout.h, llmc_rt_linear_w8a8,
+// made from llm.quantized_linear {act_bits = 8}). Arguments, epilogue flags
+// and their order are those of llmc_rt_linear_quant (QuantLinear.cpp): the
+// RMSNorm prologue is applied as the row scale of the epilogue (per-row
+// quantization does not care about a row's scale), then bias, SwiGLU
+// (gate|up as one [K, 2N] layout), residual.
+//
+// All rows are quantized once up front (int8 [M][Kd], f32 scales, and for
+// asymmetric schemes the int32 sums per group); then per output panel the
+// micro-kernel (W8A8LinearTiles.inc) walks row blocks of kW8A8Rows rows, so
+// decode (M <= kW8A8Rows) reads every code byte once and prefill reuses the
+// quantized block for every panel while the panel stays in cache. The
+// kernels: AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw + vpmaddwd), generic
+// (W8A8Kernels.h). Work
+// items are panel ranges; y is written only by the epilogue, so residual
+// may alias y.
+//
+//===----------------------------------------------------------------------===//
+#include "../api/MemRefDescriptor.h"
+#include "../support/ThreadPool.h"
+#include "KernelDispatch.h"
+#include "LinearKernelSupport.h"
+#include "W8A8Kernels.h"
+
+#include "llmc/PackedLayout.h"
+#include "llmc/QuantLayout.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+using llmc::rt::MemRef;
+using namespace llmc::rt::kern;
+namespace packed = llmc::packed;
+namespace quant = llmc::quant;
+
+namespace {
+
+constexpr const char *kFn = "llmc_rt_linear_w8a8";
+// Below this many multiply-adds a call runs on the calling thread.
+constexpr int64_t kSerialWork = 1 << 15;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Problem {
+  const KernelTable *kt; // the epilogue's
+  const W8A8KernelTable *wt;
+  quant::Layout l;
+  const uint8_t *codes, *zeros;
+  const uint16_t *scales;
+  bool gated;
+  int64_t M, K, N, nr, P, upOffset;
+  const int8_t *qa;    // [M][Kd]
+  const float *sa;     // [M]
+  const int32_t *asum; // asymmetric: [M][numGroups]
+  const float *rowScale;
+  const float *bias, *res;
+  int64_t ldr;
+  float *y;
+  int64_t ldy;
+};
+
+QuantPanel panelOf(const Problem &p, int64_t panel) {
+  const quant::Layout &l = p.l;
+  QuantPanel w;
+  w.codes = p.codes + panel * l.nr * l.paddedK;
+  w.scales = p.scales + panel * l.numGroups * l.nr;
+  w.zeros = l.scheme.symmetric ? nullptr : p.zeros + panel * l.numGroups * l.nr;
+  w.bits = 8;
+  w.nr = l.nr;
+  w.Kd = l.paddedK;
+  w.G = l.groupSize;
+  return w;
+}
+
+/// Output panels [q0, q1), all rows.
+void runItem(const Problem &p, int64_t q0, int64_t q1) {
+  static thread_local std::vector<float> cbuf;
+  const int g = p.gated ? 2 : 1;
+  const size_t need = size_t(g * kW8A8Rows * p.nr);
+  if (cbuf.size() < need)
+    cbuf.resize(need);
+  const int64_t Kd = p.l.paddedK, numGroups = p.l.numGroups;
+  for (int64_t q = q0; q < q1; ++q)
+    for (int64_t ir = 0; ir < p.M; ir += kW8A8Rows) {
+      const int mr = int(std::min<int64_t>(kW8A8Rows, p.M - ir));
+      for (int gi = 0; gi < g; ++gi) {
+        W8A8TileArgs t;
+        t.w = panelOf(p, q + gi * p.upOffset);
+        t.a = p.qa + ir * Kd;
+        t.lda = Kd;
+        t.asum = p.asum ? p.asum + ir * numGroups : nullptr;
+        t.sa = p.sa + ir;
+        t.mr = mr;
+        t.c = cbuf.data() + gi * kW8A8Rows * p.nr;
+        t.ldc = p.nr;
+        p.wt->tile(t);
+      }
+      runPanelEpilogue(p, q, ir, mr, cbuf.data(), p.gated ? cbuf.data() + kW8A8Rows * p.nr : nullptr, p.nr);
+    }
+}
+
+/// Quantizes rows [r0, r1) of x (any strides) into qa / sa, with the
+/// per-group sums (asymmetric schemes) and the RMSNorm factors (if asked).
+void quantizeRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float eps, int64_t r0,
+                  int64_t r1, int8_t *qa, float *sa, int32_t *asum, float *rmsScale) {
+  static thread_local std::vector<float> row;
+  const int64_t K = p.K, Kd = p.l.paddedK, G = p.l.groupSize;
+  for (int64_t m = r0; m < r1; ++m) {
+    const float *xr = x + m * xs0;
+    if (xs1 != 1) {
+      if (row.size() < size_t(K))
+        row.resize(K);
+      for (int64_t k = 0; k < K; ++k)
+        row[k] = xr[k * xs1];
+      xr = row.data();
+    }
+    int8_t *q = qa + m * Kd;
+    p.wt->quantizeRow(xr, K, Kd, q, &sa[m]);
+    if (asum)
+      for (int64_t g = 0; g < p.l.numGroups; ++g) {
+        int32_t s = 0;
+        for (int64_t k = g * G; k < (g + 1) * G; ++k)
+          s += q[k];
+        asum[m * p.l.numGroups + g] = s;
+      }
+    if (rmsScale) {
+      double ss = 0;
+      for (int64_t k = 0; k < K; ++k)
+        ss += double(xr[k]) * double(xr[k]);
+      double mean = K > 0 ? ss / double(K) : 0.0;
+      rmsScale[m] = float(1.0 / std::sqrt(mean + double(eps)));
+    }
+  }
+}
+
+} // namespace
+
+namespace {
+std::atomic<const W8A8KernelTable *> gForced{nullptr};
+} // namespace
+
+bool llmc::rt::kern::w8a8VnniSupported() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return kernelsSupported("avx512") && __builtin_cpu_supports("avx512vnni") && w8a8Avx512VnniKernels();
+#else
+  return false;
+#endif
+}
+
+const W8A8KernelTable &llmc::rt::kern::w8a8KernelsFor(const KernelTable &kt) {
+  if (const W8A8KernelTable *t = gForced.load(std::memory_order_acquire))
+    return *t;
+  const std::string name = kt.name;
+  if (name.rfind("avx512", 0) == 0 && w8a8VnniSupported())
+    return *w8a8Avx512VnniKernels();
+  if (name != "generic" && kernelsSupported("avx2") && w8a8Avx2Kernels())
+    return *w8a8Avx2Kernels();
+  return *w8a8GenericKernels();
+}
+
+void llmc::rt::kern::setW8A8KernelsForTesting(const W8A8KernelTable *table) {
+  gForced.store(table, std::memory_order_release);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uint8_t, 1> *codes,
+                                                 MemRef<uint16_t, 1> *scales, MemRef<uint8_t, 1> *zeros,
+                                                 MemRef<float, 1> *bias, MemRef<float, 2> *residual,
+                                                 MemRef<float, 2> *y, int64_t K, int64_t N, int32_t nr,
+                                                 int32_t bits, int32_t group, int32_t symmetric,
+                                                 int32_t flags, float rmsEps) {
+  const int64_t M = x->sizes[0];
+  const bool gated = flags & packed::kSwiGLU;
+  if (bits != 8)
+    failCall(kFn, "int8 activations need int8 weights (got bits=%d)", bits);
+  if (x->sizes[1] != K)
+    failCall(kFn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
+  if (y->sizes[0] != M || y->sizes[1] != N)
+    failCall(kFn, "y is [%lld, %lld], expected [%lld, %lld]", (long long)y->sizes[0], (long long)y->sizes[1],
+             (long long)M, (long long)N);
+  if (M > 0 && N > 0 && y->strides[1] != 1)
+    failCall(kFn, "y needs a unit inner stride (got %lld)", (long long)y->strides[1]);
+  if (gated && (nr < 1 || N % nr != 0))
+    failCall(kFn, "SwiGLU needs N=%lld to be a multiple of nr=%d", (long long)N, nr);
+  std::string err;
+  quant::Layout l = quant::makeLayout(quant::Scheme{bits, group, symmetric != 0}, K, gated ? 2 * N : N, nr, &err);
+  if (!err.empty())
+    failCall(kFn, "%s (K=%lld N=%lld nr=%d bits=%d group=%d)", err.c_str(), (long long)K, (long long)N, nr,
+             bits, group);
+  if (codes->sizes[0] < l.codeBytes())
+    failCall(kFn, "codes have %lld bytes, the layout needs %lld", (long long)codes->sizes[0],
+             (long long)l.codeBytes());
+  if (scales->sizes[0] < l.numParams())
+    failCall(kFn, "%lld scales, the layout needs %lld", (long long)scales->sizes[0], (long long)l.numParams());
+  if (!symmetric && zeros->sizes[0] < l.numParams())
+    failCall(kFn, "%lld zero points, the layout needs %lld", (long long)zeros->sizes[0],
+             (long long)l.numParams());
+  if ((flags & packed::kBias) && bias->sizes[0] < N)
+    failCall(kFn, "bias has %lld elements, N=%lld", (long long)bias->sizes[0], (long long)N);
+  if (flags & packed::kResidual) {
+    if (residual->sizes[0] != M || residual->sizes[1] != N)
+      failCall(kFn, "residual is [%lld, %lld], expected [%lld, %lld]", (long long)residual->sizes[0],
+               (long long)residual->sizes[1], (long long)M, (long long)N);
+    if (M > 0 && N > 0 && residual->strides[1] != 1)
+      failCall(kFn, "residual needs a unit inner stride (got %lld)", (long long)residual->strides[1]);
+  }
+  if (M == 0 || N == 0)
+    return;
+
+  Problem p;
+  // The W8A8 tiles take any panel width; only the epilogue comes from a
+  // table that may not (then the generic one).
+  p.wt = &w8a8KernelsFor(activeKernels());
+  p.kt = &activeKernels();
+  if (!p.kt->mrMax(nr, false))
+    p.kt = genericKernels();
+  p.l = l;
+  p.codes = codes->data();
+  p.scales = scales->data();
+  p.zeros = symmetric ? nullptr : zeros->data();
+  p.gated = gated;
+  p.M = M;
+  p.K = K;
+  p.N = N;
+  p.nr = nr;
+  p.P = ceilDiv(N, nr);
+  p.upOffset = gated ? N / nr : 0;
+  p.bias = (flags & packed::kBias) ? bias->data() : nullptr;
+  p.res = (flags & packed::kResidual) ? residual->data() : nullptr;
+  p.ldr = (flags & packed::kResidual) ? residual->strides[0] : 0;
+  p.y = y->data();
+  p.ldy = y->strides[0];
+
+  // (The buffers are thread_local: workers get the caller's pointers.)
+  static thread_local std::vector<int8_t> qaBuf;
+  static thread_local std::vector<float> saBuf, rmsBuf;
+  static thread_local std::vector<int32_t> asumBuf;
+  if (qaBuf.size() < size_t(M * l.paddedK))
+    qaBuf.resize(M * l.paddedK);
+  if (saBuf.size() < size_t(M))
+    saBuf.resize(M);
+  const bool needSums = !symmetric || p.wt->needsSums;
+  if (needSums && asumBuf.size() < size_t(M * l.numGroups))
+    asumBuf.resize(M * l.numGroups);
+  if ((flags & packed::kRMSNorm) && rmsBuf.size() < size_t(M))
+    rmsBuf.resize(M);
+  int8_t *qa = qaBuf.data();
+  float *sa = saBuf.data(), *rms = (flags & packed::kRMSNorm) ? rmsBuf.data() : nullptr;
+  int32_t *asum = needSums ? asumBuf.data() : nullptr;
+  p.qa = qa;
+  p.sa = sa;
+  p.asum = asum;
+  p.rowScale = rms;
+  auto quantize = [&](int64_t r0, int64_t r1) {
+    quantizeRows(p, x->data(), x->strides[0], x->strides[1], rmsEps, r0, r1, qa, sa, asum, rms);
+  };
+  if (M * K < (1 << 16))
+    quantize(0, M);
+  else
+    llmc::rt::parallelFor(M, std::max<int64_t>(1, 8192 / K), quantize);
+
+  // Work items: panel ranges (each thread streams its own codes).
+  const int threads = llmc::rt::numThreads();
+  const int64_t work = M * l.paddedK * p.P * nr * (gated ? 2 : 1);
+  int64_t chunks = 1;
+  if (threads > 1 && work >= kSerialWork) {
+    chunks = std::min<int64_t>(p.P, 4 * threads);
+    if (chunks >= threads)
+      chunks -= chunks % threads;
+  }
+  if (chunks == 1) {
+    runItem(p, 0, p.P);
+    return;
+  }
+  llmc::rt::parallelFor(chunks, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      runItem(p, p.P * i / chunks, p.P * (i + 1) / chunks);
+  });
+}

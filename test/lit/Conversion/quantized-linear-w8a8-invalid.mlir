@@ -1,0 +1,20 @@
+// RUN: llmc-opt %s --split-input-file --verify-diagnostics
+
+// act_bits = 8 (W8A8) has kernels for int8 weights only.
+func.func @int4_weights(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {
+  %c = arith.constant dense<136> : tensor<8xui8>
+  %s = arith.constant dense<15360> : tensor<2xi16>
+  // expected-error @+1 {{act_bits = 8 needs int8 weights (bits = 8), got bits = 4}}
+  %y = llm.quantized_linear %x, %c, %s {act_bits = 8 : i64, bits = 4 : i64, group = 0 : i64, panel = 2 : i64} : (tensor<?x8xf32>, tensor<8xui8>, tensor<2xi16>) -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+
+func.func @act_bits_4(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {
+  %c = arith.constant dense<128> : tensor<16xui8>
+  %s = arith.constant dense<15360> : tensor<2xi16>
+  // expected-error @+1 {{act_bits must be 0 (f32 activations) or 8 (int8), got 4}}
+  %y = llm.quantized_linear %x, %c, %s {act_bits = 4 : i64, bits = 8 : i64, group = 0 : i64, panel = 2 : i64} : (tensor<?x8xf32>, tensor<16xui8>, tensor<2xi16>) -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
