@@ -23,6 +23,7 @@
 #include "AttentionMerge.h"
 #include "KVQuant.h"
 #include "KernelDispatch.h"
+#include "MemRefView.h"
 #include "Rope.h"
 
 #include <algorithm>
@@ -41,17 +42,6 @@ namespace {
 constexpr int64_t kMinKeysPerSplit = 64;
 // Below this many multiply-adds the call stays on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
-
-/// A view of f32 elements, or of int8 K/V rows (p then addresses bytes).
-template <typename T> View4 view(MemRef<T, 4> *m) {
-  View4 v;
-  v.p = reinterpret_cast<float *>(m->data());
-  for (int i = 0; i < 4; ++i) {
-    v.size[i] = m->sizes[i];
-    v.stride[i] = m->strides[i];
-  }
-  return v;
-}
 
 [[noreturn]] void fail(const char *msg, long long a, long long b) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_attention_f32: %s (%lld vs %lld)\n", msg, a, b);
@@ -73,11 +63,11 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
   constexpr int64_t extra = sizeof(KT) == 1 ? kKVScaleBytes : 0; // scale bytes of a row
   AttentionJob J;
   J.kvInt8 = sizeof(KT) == 1;
-  J.q = view(q);
-  J.k = view(k);
-  J.v = view(v);
-  J.mask = view(mask);
-  J.out = view(out);
+  J.q = view4(q);
+  J.k = view4(k);
+  J.v = view4(v);
+  J.mask = view4(mask);
+  J.out = view4(out);
   J.hasMask = hasMask != 0;
   J.causal = causal != 0;
   J.scale = scale;
@@ -104,8 +94,8 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
   if (cos) {
     J.rope = true;
     J.ropeInterleaved = interleaved != 0;
-    J.cos = view(cos);
-    J.sin = view(sin);
+    J.cos = view4(cos);
+    J.sin = view4(sin);
     for (const View4 *t : {&J.cos, &J.sin})
       if (const char *why = ropeTableMismatch(*t, J.B, J.H, J.S, J.D)) {
         std::fprintf(stderr, "llmc runtime: llmc_rt_attention_rope_f32: %s\n", why);

@@ -10,6 +10,7 @@
 #include "../api/MemRefDescriptor.h"
 #include "KVQuant.h"
 #include "KernelDispatch.h"
+#include "MemRefView.h"
 #include "Rope.h"
 
 #include <cstdio>
@@ -20,16 +21,6 @@ using llmc::rt::MemRef;
 using namespace llmc::rt::kern;
 
 namespace {
-
-View4 view(MemRef<float, 4> *m) {
-  View4 v;
-  v.p = m->data();
-  for (int i = 0; i < 4; ++i) {
-    v.size[i] = m->sizes[i];
-    v.stride[i] = m->strides[i];
-  }
-  return v;
-}
 
 [[noreturn]] void fail(const char *msg) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_kv_store_q8: %s\n", msg);
@@ -44,7 +35,7 @@ View4 view(MemRef<float, 4> *m) {
 extern "C" void _mlir_ciface_llmc_rt_kv_store_q8(MemRef<float, 4> *x, MemRef<float, 4> *cos,
                                                  MemRef<float, 4> *sin, MemRef<int8_t, 4> *dst,
                                                  int32_t rope, int32_t interleaved) {
-  const View4 X = view(x);
+  const View4 X = view4(x);
   const int64_t B = X.size[0], H = X.size[1], R = X.size[2], D = X.size[3];
   for (int i = 0; i < 3; ++i)
     if (dst->sizes[i] != X.size[i])
@@ -57,8 +48,8 @@ extern "C" void _mlir_ciface_llmc_rt_kv_store_q8(MemRef<float, 4> *x, MemRef<flo
     return;
   View4 C{}, S{};
   if (rope) {
-    C = view(cos);
-    S = view(sin);
+    C = view4(cos);
+    S = view4(sin);
     for (const View4 *t : {&C, &S})
       if (const char *why = ropeTableMismatch(*t, B, H, R, D))
         fail(why);

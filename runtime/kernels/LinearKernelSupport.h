@@ -8,6 +8,7 @@
 #ifndef LLMC_RUNTIME_KERNELS_LINEARKERNELSUPPORT_H
 #define LLMC_RUNTIME_KERNELS_LINEARKERNELSUPPORT_H
 
+#include "../support/ThreadPool.h"
 #include "KernelDispatch.h"
 
 #include <algorithm>
@@ -49,6 +50,29 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
   e.y = p.y + ir * p.ldy + q * p.nr;
   e.ldy = p.ldy;
   p.kt->epilogue(e);
+}
+
+/// Runs runPanels(p0, p1) over the P output panels of a call with `work`
+/// multiply-adds: on the calling thread below kSerialLinearWork, else in
+/// up to 4 ranges per thread (a multiple of the thread count when there are
+/// enough panels), so each thread streams the weights of its own panels.
+constexpr int64_t kSerialLinearWork = 1 << 15;
+template <class F> void forPanelRanges(int64_t P, int64_t work, F &&runPanels) {
+  const int threads = llmc::rt::numThreads();
+  int64_t chunks = 1;
+  if (threads > 1 && work >= kSerialLinearWork) {
+    chunks = std::min<int64_t>(P, 4 * threads);
+    if (chunks >= threads)
+      chunks -= chunks % threads;
+  }
+  if (chunks <= 1) {
+    runPanels(int64_t(0), P);
+    return;
+  }
+  llmc::rt::parallelFor(chunks, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      runPanels(P * i / chunks, P * (i + 1) / chunks);
+  });
 }
 
 } // namespace llmc::rt::kern

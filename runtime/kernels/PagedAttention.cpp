@@ -30,6 +30,7 @@
 #include "AttentionMerge.h"
 #include "KVQuant.h"
 #include "KernelDispatch.h"
+#include "MemRefView.h"
 #include "Rope.h"
 
 #include <algorithm>
@@ -57,17 +58,6 @@ constexpr int64_t kSerialWork = 1 << 15;
   va_end(ap);
   std::fprintf(stderr, "\n");
   std::abort();
-}
-
-/// A view of f32 elements, or of int8 pool rows (p then addresses bytes).
-template <typename T> View4 view(MemRef<T, 4> *m) {
-  View4 v;
-  v.p = reinterpret_cast<float *>(m->data());
-  for (int i = 0; i < 4; ++i) {
-    v.size[i] = m->sizes[i];
-    v.stride[i] = m->strides[i];
-  }
-  return v;
 }
 
 /// Aborts unless operand `name` has exactly the sizes `want`.
@@ -171,8 +161,8 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   // Rotary tables (llmc-fuse-rope): row t is token t's, for q and new keys.
   View4 cosV{}, sinV{};
   if (cos) {
-    cosV = view(cos);
-    sinV = view(sin);
+    cosV = view4(cos);
+    sinV = view4(sin);
     for (const View4 *t : {&cosV, &sinV})
       if (const char *why = ropeTableMismatch(*t, 1, H, T, D))
         fail("rope: %s (queries)", why);
@@ -213,11 +203,11 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
 
   // --- 2. attend over the pools ---
   AttentionJob J;
-  J.q = view(q);
-  J.k = view(kPool);
-  J.v = view(vPool);
+  J.q = view4(q);
+  J.k = view4(kPool);
+  J.v = view4(vPool);
   J.mask = View4{};
-  J.out = view(out);
+  J.out = view4(out);
   J.hasMask = false;
   J.causal = true;
   J.scale = scale;

@@ -42,8 +42,6 @@ namespace {
 
 // Bytes of an f32 panel slice (KC x nr) the prefill tiles walk per row block.
 constexpr int64_t kPanelSliceBytes = 96 << 10;
-// Below this many multiply-adds a call runs on the calling thread.
-constexpr int64_t kSerialWork = 1 << 15;
 
 [[noreturn]] void fail(const char *fmt, ...) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_linear_quant: ");
@@ -288,21 +286,7 @@ extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *x, MemRef<ui
   else
     llmc::rt::parallelFor(rowBlocks, std::max<int64_t>(1, 4096 / p.Kd), pack);
 
-  // Work items: panel ranges (each thread streams its own codes).
-  const int threads = llmc::rt::numThreads();
-  const int64_t work = M * p.Kd * p.P * nr * (gated ? 2 : 1);
-  int64_t chunks = 1;
-  if (threads > 1 && work >= kSerialWork) {
-    chunks = std::min<int64_t>(p.P, 4 * threads);
-    if (chunks >= threads)
-      chunks -= chunks % threads;
-  }
-  if (chunks == 1) {
-    runItem(p, 0, p.P);
-    return;
-  }
-  llmc::rt::parallelFor(chunks, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      runItem(p, p.P * i / chunks, p.P * (i + 1) / chunks);
-  });
+  // Work items: output panel ranges (each thread streams its own weights).
+  forPanelRanges(p.P, M * p.Kd * p.P * nr * (gated ? 2 : 1),
+                 [&](int64_t p0, int64_t p1) { runItem(p, p0, p1); });
 }

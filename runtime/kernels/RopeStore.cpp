@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
 #include "KernelDispatch.h"
+#include "MemRefView.h"
 #include "Rope.h"
 
 #include <cstdio>
@@ -17,16 +18,6 @@ using llmc::rt::MemRef;
 using namespace llmc::rt::kern;
 
 namespace {
-
-View4 view(MemRef<float, 4> *m) {
-  View4 v;
-  v.p = m->data();
-  for (int i = 0; i < 4; ++i) {
-    v.size[i] = m->sizes[i];
-    v.stride[i] = m->strides[i];
-  }
-  return v;
-}
 
 [[noreturn]] void fail(const char *msg) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_rope_store_f32: %s\n", msg);
@@ -40,7 +31,7 @@ View4 view(MemRef<float, 4> *m) {
 extern "C" void _mlir_ciface_llmc_rt_rope_store_f32(MemRef<float, 4> *x, MemRef<float, 4> *cos,
                                                     MemRef<float, 4> *sin, MemRef<float, 4> *dst,
                                                     int32_t interleaved) {
-  const View4 X = view(x), C = view(cos), S = view(sin), Y = view(dst);
+  const View4 X = view4(x), C = view4(cos), S = view4(sin), Y = view4(dst);
   for (int i = 0; i < 4; ++i)
     if (X.size[i] != Y.size[i])
       fail("the destination and the new rows differ in shape");

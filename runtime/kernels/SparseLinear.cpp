@@ -46,8 +46,6 @@ namespace sparse = llmc::sparse;
 
 namespace {
 
-// Below this many stored multiply-adds a call runs on the calling thread.
-constexpr int64_t kSerialWork = 1 << 15;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -259,22 +257,8 @@ void run(Problem &p, MemRef<float, 2> *x, MemRef<float, 1> *bias, MemRef<float, 
     llmc::rt::parallelFor(rowBlocks, 1, pack);
 
   // Work items: output panel ranges (each thread streams its own weights).
-  const int threads = llmc::rt::numThreads();
-  const int64_t work = p.M * p.K * p.P * p.nr * p.g / 2;
-  int64_t chunks = 1;
-  if (threads > 1 && work >= kSerialWork) {
-    chunks = std::min<int64_t>(p.P, 4 * threads);
-    if (chunks >= threads)
-      chunks -= chunks % threads;
-  }
-  if (chunks == 1) {
-    runItem(p, 0, p.P);
-    return;
-  }
-  llmc::rt::parallelFor(chunks, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      runItem(p, p.P * i / chunks, p.P * (i + 1) / chunks);
-  });
+  forPanelRanges(p.P, p.M * p.K * p.P * p.nr * p.g / 2,
+                 [&](int64_t p0, int64_t p1) { runItem(p, p0, p1); });
 }
 
 Problem makeProblem(MemRef<float, 2> *x, int64_t K, int64_t N, int32_t nr, int32_t flags) {

@@ -43,8 +43,6 @@ namespace quant = llmc::quant;
 namespace {
 
 constexpr const char *kFn = "llmc_rt_linear_w8a8";
-// Below this many multiply-adds a call runs on the calling thread.
-constexpr int64_t kSerialWork = 1 << 15;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -266,21 +264,7 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
   else
     llmc::rt::parallelFor(M, std::max<int64_t>(1, 8192 / K), quantize);
 
-  // Work items: panel ranges (each thread streams its own codes).
-  const int threads = llmc::rt::numThreads();
-  const int64_t work = M * l.paddedK * p.P * nr * (gated ? 2 : 1);
-  int64_t chunks = 1;
-  if (threads > 1 && work >= kSerialWork) {
-    chunks = std::min<int64_t>(p.P, 4 * threads);
-    if (chunks >= threads)
-      chunks -= chunks % threads;
-  }
-  if (chunks == 1) {
-    runItem(p, 0, p.P);
-    return;
-  }
-  llmc::rt::parallelFor(chunks, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      runItem(p, p.P * i / chunks, p.P * (i + 1) / chunks);
-  });
+  // Work items: output panel ranges (each thread streams its own weights).
+  forPanelRanges(p.P, M * l.paddedK * p.P * nr * (gated ? 2 : 1),
+                 [&](int64_t p0, int64_t p1) { runItem(p, p0, p1); });
 }
