@@ -78,8 +78,9 @@ def wiki_text() -> Path:
     return shared / "data/wikitext-2-raw/wiki.test.raw"
 
 
-def quantize_gguf(src: Path, dst: Path, kind: str, stamps: Stamps) -> Path:
+def quantize_gguf(src: Path, dst: Path, kind: str) -> Path:
     """llama.cpp's own quantizer (what `llama-quantize` runs) on the F32 GGUF."""
+    stamps = Stamps(dst.parent / "stamps.json")  # read now: compiles record there too
     key = f"{_file_id(src)}|{kind}"
     if stamps.fresh(dst, key):
         return dst
@@ -96,8 +97,9 @@ def quantize_gguf(src: Path, dst: Path, kind: str, stamps: Stamps) -> Path:
     return dst
 
 
-def prepare_calibration(llmc: Path, prep, stamps: Stamps) -> Path:
+def prepare_calibration(llmc: Path, prep) -> Path:
     """calibration.txt (the tail of wiki.test.raw) and the statistics llmc collects on it."""
+    stamps = Stamps(prep.dir / "stamps.json")
     text = prep.dir / "calibration.txt"
     if not text.is_file():
         subprocess.run([sys.executable, "-m", "llmc_tools.calibration_text", str(text)], check=True,
@@ -110,10 +112,31 @@ def prepare_calibration(llmc: Path, prep, stamps: Stamps) -> Path:
     cmd = [str(llmc), "compile", str(prep.onnx), "-o", str(scratch), "--quantize=int4,method=gptq",
            f"--calibration={text}", f"--save-calibration-stats={stats}"]
     log("collecting calibration statistics: " + " ".join(cmd[1:]))
-    subprocess.run(cmd, check=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("calibration failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
     scratch.unlink(missing_ok=True)
     stamps.record(stats, key)
     return stats
+
+
+class PplCache:
+    """Perplexities already measured (quant-ppl.json): a library or GGUF made
+    from the same inputs scores the same, so reruns only measure speed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {}
+
+    def get(self, model: Path, args, measure) -> dict:
+        key = f"{_file_id(model)}|ctx={args.ctx}|chunks={args.chunks}"
+        if key not in self.data:
+            result = measure()
+            if "error" in result:
+                return result
+            self.data[key] = result
+            self.path.write_text(json.dumps(self.data, indent=1))
+        return self.data[key]
 
 
 def llmc_perplexity(llmc: Path, lib: Path, args) -> dict:
@@ -169,15 +192,15 @@ def main(argv=None) -> int:
 
     spec = MODELS[args.model]
     prep = prepare_model(spec, args.work, gguf_types=("f32",))
-    stamps = Stamps(prep.dir / "stamps.json")
     tok = prep.dir / "tokenizer.json"
     if not tok.is_file():
         subprocess.run([sys.executable, "-m", "llmc_tools.gguf_tokenizer", str(source_gguf(spec, args.work)),
                         "-o", str(tok)], check=True, env=dict(os.environ, PYTHONPATH=str(REPO / "python")))
     stats = None
     if any(CALIB in flags and pick(n) for n, _, flags in LLMC_ROWS):
-        stats = prepare_calibration(llmc, prep, stamps)
+        stats = prepare_calibration(llmc, prep)
 
+    ppl = PplCache(prep.dir / "quant-ppl.json")
     rows = []
     for name, label, flags in LLMC_ROWS:
         if not pick(name):
@@ -189,7 +212,7 @@ def main(argv=None) -> int:
             row["error"] = c.error
         else:
             row["bytes"] = c.path.stat().st_size
-            row["ppl"] = llmc_perplexity(llmc, c.path, args)
+            row["ppl"] = ppl.get(c.path, args, lambda: llmc_perplexity(llmc, c.path, args))
             row["speed"] = speed("llmc-step", c.path, args)
         rows.append(row)
     for name, label, kind in LLAMA_ROWS:
@@ -198,9 +221,9 @@ def main(argv=None) -> int:
         row = {"row": name, "label": label, "engine": "llamacpp"}
         try:
             gguf = prep.gguf["f32"] if kind == "f32" else \
-                quantize_gguf(prep.gguf["f32"], prep.dir / f"model-{kind}.gguf", kind, stamps)
+                quantize_gguf(prep.gguf["f32"], prep.dir / f"model-{kind}.gguf", kind)
             row["bytes"] = gguf.stat().st_size
-            row["ppl"] = llama_perplexity(gguf, args)
+            row["ppl"] = ppl.get(gguf, args, lambda: llama_perplexity(gguf, args))
             row["speed"] = speed("llamacpp", gguf, args)
         except Exception as e:  # noqa: BLE001 - a missing llama-cpp-python shows in the table
             row["error"] = f"not measured: {e}"
