@@ -19,7 +19,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
-#include "../support/ThreadPool.h"
 #include "AttentionMerge.h"
 #include "KVQuant.h"
 #include "KernelDispatch.h"
@@ -38,10 +37,6 @@ using namespace llmc::rt::kern;
 
 namespace {
 
-// Fewest keys per split of a decode item.
-constexpr int64_t kMinKeysPerSplit = 64;
-// Below this many multiply-adds the call stays on the calling thread.
-constexpr int64_t kSerialWork = 1 << 15;
 
 [[noreturn]] void fail(const char *msg, long long a, long long b) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_attention_f32: %s (%lld vs %lld)\n", msg, a, b);
@@ -109,21 +104,10 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
   const int64_t Sb = std::min(J.S, Gc == J.G ? std::max<int64_t>(1, maxRows / J.G) : 1);
   const int64_t nG = ceilDiv(J.G, Gc), nS = ceilDiv(J.S, Sb);
   const int64_t base = J.B * J.KVH * nG * nS;
-  const int threads = llmc::rt::numThreads();
   const int64_t work = J.B * J.H * J.S * J.T * (J.D + J.Dv);
-  const bool serial = threads <= 1 || work < kSerialWork;
-  int64_t split = 1;
-  if (!serial && base < 2 * threads)
-    split = std::clamp<int64_t>(ceilDiv(4 * threads, base), 1,
-                                std::max<int64_t>(1, J.T / kMinKeysPerSplit));
-  const int64_t items = base * split, rowFloats = Gc * Sb * (J.Dv + 2);
-  std::vector<float> partial(split > 1 ? size_t(items * rowFloats) : 0);
-
-  auto itemAt = [&](int64_t i) {
+  auto baseItem = [&](int64_t i) {
     AttentionItem it;
-    int64_t part = i % split, rest = i / split;
-    int64_t sb = rest % nS;
-    rest /= nS;
+    int64_t sb = i % nS, rest = i / nS;
     int64_t gc = rest % nG;
     rest /= nG;
     it.kvh = rest % J.KVH;
@@ -132,33 +116,17 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
     it.g1 = std::min(J.G, it.g0 + Gc);
     it.s0 = sb * Sb;
     it.s1 = std::min(J.S, it.s0 + Sb);
-    it.t0 = J.T * part / split;
-    it.t1 = J.T * (part + 1) / split;
-    it.partial = split > 1 ? partial.data() + i * rowFloats : nullptr;
+    it.t0 = 0;
+    it.t1 = J.T;
+    it.partial = nullptr;
     return it;
   };
-  auto run = [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      kt.attention(J, itemAt(i));
-  };
-  if (serial)
-    run(0, items);
-  else
-    llmc::rt::parallelFor(items, 1, run);
-  if (split == 1)
-    return;
-
-  // Merge the key splits of each base item: rescale to the common max.
-  for (int64_t bi = 0; bi < base; ++bi) {
-    AttentionItem it = itemAt(bi * split);
+  auto outRow = [&](const AttentionItem &it, int64_t r) {
     const int64_t Sn = it.s1 - it.s0, h0 = it.kvh * J.G + it.g0;
-    auto outRow = [&](int64_t r) {
-      return J.out.p + it.b * J.out.stride[0] + (h0 + r / Sn) * J.out.stride[1] +
-             (it.s0 + r % Sn) * J.out.stride[2];
-    };
-    mergeKeySplits(partial.data() + bi * split * rowFloats, split, rowFloats,
-                   (it.g1 - it.g0) * Sn, J.Dv, outRow, J.out.stride[3]);
-  }
+    return J.out.p + it.b * J.out.stride[0] + (h0 + r / Sn) * J.out.stride[1] +
+           (it.s0 + r % Sn) * J.out.stride[2];
+  };
+  runAttentionItems(kt, J, base, work, J.T, Gc * Sb * (J.Dv + 2), baseItem, outRow);
 }
 
 extern "C" void _mlir_ciface_llmc_rt_attention_f32(

@@ -3,8 +3,9 @@
 // A decode item whose keys were split across threads leaves one partial
 // softmax state per split: for each of its rows {max m, sum l, o[Dv]} over
 // that split's keys (o unnormalized, relative to m). Rescaling every split
-// to the common max gives the row's output. Shared by Attention.cpp and
-// PagedAttention.cpp.
+// to the common max gives the row's output. runAttentionItems schedules the
+// items of a call (splitting keys when items are too few for the threads)
+// and merges; shared by Attention.cpp and PagedAttention.cpp.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LLMC_RUNTIME_ATTENTIONMERGE_H
@@ -15,6 +16,9 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "../support/ThreadPool.h"
+#include "KernelDispatch.h"
 
 namespace llmc::rt::kern {
 
@@ -51,6 +55,49 @@ void mergeKeySplits(const float *parts, int64_t split, int64_t partFloats, int64
         acc += state(p)[2 + d] * fac[p];
       op[d * os] = acc * inv;
     }
+  }
+}
+
+/// Runs the `base` items of attention job J: baseItem(i) is item i over all
+/// of its keys [0, t1) with partial == nullptr, rows = its (g1-g0)*(s1-s0)
+/// rows of rowFloats = maxRows * (Dv + 2) partial floats at most. On the
+/// calling thread below 2^15 multiply-adds (`work`); else, with fewer than
+/// two items per thread, each item's keys are split (>= 64 keys a part, up
+/// to 4 parts per thread) and the parts merged into outRow(item, r).
+template <class BaseItem, class OutRow>
+void runAttentionItems(const KernelTable &kt, const AttentionJob &J, int64_t base, int64_t work,
+                       int64_t maxKeys, int64_t rowFloats, BaseItem baseItem, OutRow outRow) {
+  constexpr int64_t kMinKeysPerSplit = 64, kSerialWork = 1 << 15;
+  const int threads = llmc::rt::numThreads();
+  const bool serial = threads <= 1 || work < kSerialWork;
+  int64_t split = 1;
+  if (!serial && base < 2 * threads)
+    split = std::clamp<int64_t>((4 * threads + base - 1) / base, 1,
+                                std::max<int64_t>(1, maxKeys / kMinKeysPerSplit));
+  std::vector<float> partial(split > 1 ? size_t(base * split * rowFloats) : 0);
+  auto itemAt = [&](int64_t i) {
+    AttentionItem it = baseItem(i / split);
+    const int64_t part = i % split, keys = it.t1;
+    it.t0 = keys * part / split;
+    it.t1 = keys * (part + 1) / split;
+    it.partial = split > 1 ? partial.data() + i * rowFloats : nullptr;
+    return it;
+  };
+  auto run = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      kt.attention(J, itemAt(i));
+  };
+  if (serial)
+    run(0, base * split);
+  else
+    llmc::rt::parallelFor(base * split, 1, run);
+  if (split == 1)
+    return;
+  for (int64_t bi = 0; bi < base; ++bi) {
+    const AttentionItem it = baseItem(bi);
+    mergeKeySplits(partial.data() + bi * split * rowFloats, split, rowFloats,
+                   (it.g1 - it.g0) * (it.s1 - it.s0), J.Dv,
+                   [&](int64_t r) { return outRow(it, r); }, J.out.stride[3]);
   }
 }
 

@@ -26,7 +26,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
-#include "../support/ThreadPool.h"
 #include "AttentionMerge.h"
 #include "KVQuant.h"
 #include "KernelDispatch.h"
@@ -45,10 +44,6 @@ using namespace llmc::rt::kern;
 
 namespace {
 
-// As in Attention.cpp: fewest keys per split of a decode item, and the
-// multiply-adds below which the call stays on the calling thread.
-constexpr int64_t kMinKeysPerSplit = 64;
-constexpr int64_t kSerialWork = 1 << 15;
 
 [[noreturn]] __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_paged_attention_f32: ");
@@ -270,45 +265,13 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
     return a.cost != b.cost ? a.cost > b.cost : a.order < b.order;
   });
 
-  const int64_t base = int64_t(bases.size());
-  const int threads = llmc::rt::numThreads();
-  const bool serial = threads <= 1 || work < kSerialWork;
-  int64_t split = 1;
-  if (!serial && base < 2 * threads)
-    split = std::clamp<int64_t>(ceilDiv(4 * threads, base), 1,
-                                std::max<int64_t>(1, maxKeys / kMinKeysPerSplit));
-  const int64_t items = base * split, rowFloats = Gc * SbMax * (Dv + 2);
-  std::vector<float> partial(split > 1 ? size_t(items * rowFloats) : 0);
-
-  auto itemAt = [&](int64_t i) {
-    AttentionItem it = bases[i / split].it;
-    const int64_t part = i % split, keys = it.t1;
-    it.t0 = keys * part / split;
-    it.t1 = keys * (part + 1) / split;
-    it.partial = split > 1 ? partial.data() + i * rowFloats : nullptr;
-    return it;
-  };
-  auto run = [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      kt.attention(J, itemAt(i));
-  };
-  if (serial)
-    run(0, items);
-  else
-    llmc::rt::parallelFor(items, 1, run);
-  if (split == 1)
-    return;
-
-  for (int64_t bi = 0; bi < base; ++bi) {
-    const AttentionItem &it = bases[bi].it;
+  auto outRow = [&](const AttentionItem &it, int64_t r) {
     const int64_t Sn = it.s1 - it.s0, h0 = it.kvh * G + it.g0;
-    auto outRow = [&](int64_t r) {
-      return J.out.p + (h0 + r / Sn) * J.out.stride[1] +
-             (start[it.b] + it.s0 + r % Sn) * J.out.stride[2];
-    };
-    mergeKeySplits(partial.data() + bi * split * rowFloats, split, rowFloats,
-                   (it.g1 - it.g0) * Sn, Dv, outRow, J.out.stride[3]);
-  }
+    return J.out.p + (h0 + r / Sn) * J.out.stride[1] +
+           (start[it.b] + it.s0 + r % Sn) * J.out.stride[2];
+  };
+  runAttentionItems(kt, J, int64_t(bases.size()), work, maxKeys, Gc * SbMax * (Dv + 2),
+                    [&](int64_t i) { return bases[i].it; }, outRow);
 }
 
 extern "C" void _mlir_ciface_llmc_rt_paged_attention_f32(
