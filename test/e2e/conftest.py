@@ -9,6 +9,7 @@ A missing input (binary, data file) is a test failure, never a skip.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,32 @@ SMOL_CACHE = Path(os.environ.get("LLMC_SMOL_CACHE", "/tmp/smol"))
 def require(path: Path) -> Path:
     assert Path(path).is_file(), f"required file missing: {path}"
     return Path(path)
+
+
+def export_stories(tmp_path_factory, llmc, stories_gguf, name):
+    """stories260K exported to ONNX with its tokenizer.json in a fresh folder:
+    (folder, onnx path), the `model` of the compile-and-score tests."""
+    d = tmp_path_factory.mktemp(name)
+    onnx_path = llmc.export(stories_gguf, d / "m.onnx")
+    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
+    return d, onnx_path
+
+
+def scoring_texts(tmp_path_factory, shared_dir, stories_reference_text, text_bytes, ctx):
+    """The texts perplexity is measured on: the start of wiki.test.raw (ctx
+    `ctx`) and the DATA.md reference story three times (ctx 64)."""
+    d = tmp_path_factory.mktemp("texts")
+    wiki = d / "wiki.txt"
+    wiki.write_bytes(require(shared_dir / "data/wikitext-2-raw/wiki.test.raw").read_bytes()[:text_bytes])
+    story = d / "story.txt"
+    story.write_text(stories_reference_text * 3)
+    return {"wiki": (wiki, ctx), "story": (story, 64)}
+
+
+def perplexity(llmc, so, text, ctx):
+    """`llmc perplexity --json`'s PPL."""
+    r = llmc("perplexity", so, "--text", text, "--ctx", ctx, "--json", check=True)
+    return json.loads(r.stdout)["ppl"]
 
 
 def _env():

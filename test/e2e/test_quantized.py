@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import require
+from conftest import export_stories, perplexity, require, scoring_texts
 
 CTX = 128
 TEXT_BYTES = 20000
@@ -29,20 +29,12 @@ SCHEMES = {
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, llmc, stories_gguf):
-    d = tmp_path_factory.mktemp("quant")
-    onnx_path = llmc.export(stories_gguf, d / "m.onnx")
-    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
-    return d, onnx_path
+    return export_stories(tmp_path_factory, llmc, stories_gguf, "quant")
 
 
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, shared_dir, stories_reference_text):
-    d = tmp_path_factory.mktemp("texts")
-    wiki = d / "wiki.txt"
-    wiki.write_bytes(require(shared_dir / "data/wikitext-2-raw/wiki.test.raw").read_bytes()[:TEXT_BYTES])
-    story = d / "story.txt"
-    story.write_text(stories_reference_text * 3)
-    return {"wiki": (wiki, CTX), "story": (story, 64)}
+    return scoring_texts(tmp_path_factory, shared_dir, stories_reference_text, TEXT_BYTES, CTX)
 
 
 def compile_lib(llmc, model, name, *flags):
@@ -50,15 +42,10 @@ def compile_lib(llmc, model, name, *flags):
     return llmc.compile(onnx_path, d / f"{name}.so", "--tokenizer", d / "tokenizer.json", *flags)
 
 
-def ppl(llmc, so, text, ctx):
-    r = llmc("perplexity", so, "--text", text, "--ctx", ctx, "--json", check=True)
-    return json.loads(r.stdout)["ppl"]
-
-
 @pytest.fixture(scope="module")
 def f32(llmc, model, texts):
     so = compile_lib(llmc, model, "f32")
-    return so, {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+    return so, {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
@@ -66,7 +53,7 @@ def test_quantized_perplexity(scheme, llmc, model, texts, f32):
     flag, bound = SCHEMES[scheme]
     so = compile_lib(llmc, model, scheme, flag)
     for name, (text, ctx) in texts.items():
-        got, ref = ppl(llmc, so, text, ctx), f32[1][name]
+        got, ref = perplexity(llmc, so, text, ctx), f32[1][name]
         print(f"{scheme} {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%)")
         assert got <= ref * (1 + bound), f"{scheme} on {name}: {got:.4f} vs f32 {ref:.4f}"
     # The library is really smaller: weights are stored quantized.
@@ -116,7 +103,7 @@ def calibration(tmp_path_factory, llmc, shared_dir):
 @pytest.fixture(scope="module")
 def rtn_g32(llmc, model, texts):
     so = compile_lib(llmc, model, "rtn-g32", "--quantize=int4,group=32")
-    return {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+    return {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
 def test_gptq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
@@ -134,7 +121,7 @@ def test_gptq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
                      "--calibration", calibration, *CALIBRATION, "--save-calibration-stats", stats,
                      "--quantize-report", report)
     for name, (text, ctx) in texts.items():
-        got, ref, rtn = ppl(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
+        got, ref, rtn = perplexity(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
         print(f"gptq-g32 {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
               f"RTN {rtn:.4f} ({(rtn / ref - 1) * 100:+.2f}%)")
         assert got <= ref * (1 + GPTQ_BOUND), f"gptq on {name}: {got:.4f} vs f32 {ref:.4f}"
@@ -163,11 +150,11 @@ def test_mixed_precision(llmc, model, texts, f32, calibration):
     assert tensors["lm_head"]["scheme"] == "int8-g32-sym"
     assert tensors["embedding"]["bytes"] == 0 and tensors["embedding"]["shared_with"] == "lm_head.weight"
     for name, (text, ctx) in texts.items():
-        got, ref = ppl(llmc, d / "mixed.so", text, ctx), f32[1][name]
+        got, ref = perplexity(llmc, d / "mixed.so", text, ctx), f32[1][name]
         print(f"int4 gptq + int8 head/embedding {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%)")
         assert got <= ref * (1 + GPTQ_BOUND), f"mixed on {name}: {got:.4f} vs f32 {ref:.4f}"
     # An int4 table on its own (head f32): its own tensors, still coherent.
     so = compile_lib(llmc, model, "emb4", "--quantize=int8,lm-head=f32,embedding=int4")
-    got, ref = ppl(llmc, so, *texts["story"]), f32[1]["story"]
+    got, ref = perplexity(llmc, so, *texts["story"]), f32[1]["story"]
     print(f"int8 + f32 head + int4 embedding story: PPL {got:.4f} vs f32 {ref:.4f}")
     assert got <= ref * 1.1

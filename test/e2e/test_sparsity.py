@@ -21,12 +21,11 @@ kernel or pruning rule, which costs orders of magnitude, not the method's loss.
 """
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from conftest import assert_clean_failure, require
+from conftest import assert_clean_failure, export_stories, perplexity, require, scoring_texts
 
 CTX = 128
 TEXT_BYTES = 20000
@@ -45,9 +44,7 @@ VARIANTS = {
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, llmc, stories_gguf, shared_dir):
-    d = tmp_path_factory.mktemp("sparse")
-    onnx_path = llmc.export(stories_gguf, d / "m.onnx")
-    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
+    d, onnx_path = export_stories(tmp_path_factory, llmc, stories_gguf, "sparse")
     wiki = require(shared_dir / "data/wikitext-2-raw/wiki.test.raw")
     llmc.tool("calibration_text", d / "calib.txt", "--source", wiki)
     return d, onnx_path
@@ -55,12 +52,7 @@ def model(tmp_path_factory, llmc, stories_gguf, shared_dir):
 
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, shared_dir, stories_reference_text):
-    d = tmp_path_factory.mktemp("texts")
-    wiki = d / "wiki.txt"
-    wiki.write_bytes(require(shared_dir / "data/wikitext-2-raw/wiki.test.raw").read_bytes()[:TEXT_BYTES])
-    story = d / "story.txt"
-    story.write_text(stories_reference_text * 3)
-    return {"wiki": (wiki, CTX), "story": (story, 64)}
+    return scoring_texts(tmp_path_factory, shared_dir, stories_reference_text, TEXT_BYTES, CTX)
 
 
 def compile_lib(llmc, model, name, *flags):
@@ -71,11 +63,6 @@ def compile_lib(llmc, model, name, *flags):
     return llmc.compile(onnx_path, d / f"{name}.so", "--tokenizer", d / "tokenizer.json", *flags, *extra)
 
 
-def ppl(llmc, so, text, ctx):
-    r = llmc("perplexity", so, "--text", text, "--ctx", ctx, "--json", check=True)
-    return json.loads(r.stdout)["ppl"]
-
-
 def story(llmc, so, n=60):
     return llmc("run", so, "--bos", "-n", n, "--ignore-eos", check=True).stdout
 
@@ -83,7 +70,7 @@ def story(llmc, so, n=60):
 @pytest.fixture(scope="module")
 def f32(llmc, model, texts):
     so = compile_lib(llmc, model, "f32")
-    return so, {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+    return so, {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +79,7 @@ def measured(llmc, model, texts):
     out = {}
     for name, (flags, _) in VARIANTS.items():
         so = compile_lib(llmc, model, re.sub(r"\W", "_", name), *flags.split())
-        out[name] = so, {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+        out[name] = so, {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
     return out
 
 
@@ -103,7 +90,7 @@ def test_sparse_kernels_match_dense_kernels(flag, llmc, model, texts):
     sparse = compile_lib(llmc, model, name + "_sp", flag)
     dense = compile_lib(llmc, model, name + "_dense", flag + ",dense-kernels")
     for key, (text, ctx) in texts.items():
-        a, b = ppl(llmc, sparse, text, ctx), ppl(llmc, dense, text, ctx)
+        a, b = perplexity(llmc, sparse, text, ctx), perplexity(llmc, dense, text, ctx)
         print(f"{flag} {key}: sparse kernels PPL {a:.5f}, dense kernels {b:.5f}")
         assert abs(a - b) <= 1e-4 * b, (flag, key, a, b)
     assert story(llmc, sparse) == story(llmc, dense)

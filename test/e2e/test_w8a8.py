@@ -7,12 +7,11 @@ f32 library's on the WikiText-2 test set and on the DATA.md reference story,
 the same texts as test_quantized.py."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from conftest import require
+from conftest import export_stories, perplexity, scoring_texts
 
 CTX = 128
 TEXT_BYTES = 20000
@@ -32,20 +31,12 @@ STORY_MIN_SAME = 36
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, llmc, stories_gguf):
-    d = tmp_path_factory.mktemp("w8a8")
-    onnx_path = llmc.export(stories_gguf, d / "m.onnx")
-    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
-    return d, onnx_path
+    return export_stories(tmp_path_factory, llmc, stories_gguf, "w8a8")
 
 
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, shared_dir, stories_reference_text):
-    d = tmp_path_factory.mktemp("texts")
-    wiki = d / "wiki.txt"
-    wiki.write_bytes(require(shared_dir / "data/wikitext-2-raw/wiki.test.raw").read_bytes()[:TEXT_BYTES])
-    story = d / "story.txt"
-    story.write_text(stories_reference_text * 3)
-    return {"wiki": (wiki, CTX), "story": (story, 64)}
+    return scoring_texts(tmp_path_factory, shared_dir, stories_reference_text, TEXT_BYTES, CTX)
 
 
 def compile_lib(llmc, model, name, *flags):
@@ -53,28 +44,23 @@ def compile_lib(llmc, model, name, *flags):
     return llmc.compile(onnx_path, d / f"{name}.so", "--tokenizer", d / "tokenizer.json", *flags)
 
 
-def ppl(llmc, so, text, ctx):
-    r = llmc("perplexity", so, "--text", text, "--ctx", ctx, "--json", check=True)
-    return json.loads(r.stdout)["ppl"]
-
-
 @pytest.fixture(scope="module")
 def f32(llmc, model, texts):
     so = compile_lib(llmc, model, "f32")
-    return {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+    return {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
 @pytest.fixture(scope="module")
 def int8(llmc, model, texts):
     so = compile_lib(llmc, model, "int8", "--quantize=int8")
-    return {k: ppl(llmc, so, t, c) for k, (t, c) in texts.items()}
+    return {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_w8a8_perplexity(scheme, llmc, model, texts, f32, int8):
     so = compile_lib(llmc, model, scheme, SCHEMES[scheme])
     for name, (text, ctx) in texts.items():
-        got, ref, wonly = ppl(llmc, so, text, ctx), f32[name], int8[name]
+        got, ref, wonly = perplexity(llmc, so, text, ctx), f32[name], int8[name]
         print(f"{scheme} {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
               f"int8 weight-only {wonly:.4f} ({(wonly / ref - 1) * 100:+.2f}%)")
         assert got <= ref * (1 + PPL_BOUND), f"{scheme} on {name}: {got:.4f} vs f32 {ref:.4f}"
