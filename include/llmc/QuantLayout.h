@@ -58,6 +58,19 @@
 //                                          - zero[g, n] * sum_{k in g} qa[m, k])
 // with int32 sums (referenceLinearQuantized).
 //
+// W4A8 (int4 weights x int8 activations): one scale per token loses too
+// much at 4 bits, so the activations are quantized per row AND per block of
+// kActBlock = 32 consecutive k (llama.cpp Q8_0's grid): block b of row m is
+// k in [32b, min(32b + 32, paddedK)), sa[m, b] = amax / 127 over the block's
+// values, q = round(x * 127 / amax) (quantizeActivationsPerBlock). Then
+//   y[m, n] = sum_g scale[g, n] * sum_{b in g} sa[m, b]
+//                 * (sum_{k in b} code[k, n] * qa[m, k] - zero[g, n] * sum_{k in b} qa[m, k])
+// with int32 sums per block (referenceLinearW4A8). A weight group must be a
+// union of whole blocks: G a multiple of 32, or per channel (one group of
+// the whole padded K, whose last block is shorter when paddedK is not a
+// multiple of 32); other groups are refused (w4a8Unsupported). int8 weights
+// keep W8A8's per-token scales.
+//
 //===----------------------------------------------------------------------===//
 #ifndef LLMC_QUANTLAYOUT_H
 #define LLMC_QUANTLAYOUT_H
@@ -318,21 +331,24 @@ inline void dequantize(const Layout &l, const uint8_t *codes, const uint16_t *sc
 
 //===--- int8 per-token activations (W8A8) --------------------------------===//
 
+/// Quantizes the n values at x to int8 (q[i] = round(x[i] * 127 / amax)),
+/// padded with zeros up to `padded`; returns the scale amax / 127 (0 for zeros).
+inline float quantizeSpan(const float *x, int64_t n, int64_t padded, int8_t *q) {
+  float amax = 0.f;
+  for (int64_t k = 0; k < n; ++k)
+    amax = std::max(amax, std::fabs(x[k]));
+  float inv = amax > 0.f ? 127.f / amax : 0.f;
+  for (int64_t k = 0; k < padded; ++k)
+    q[k] = k < n ? int8_t(std::clamp(std::nearbyint(x[k] * inv), -127.f, 127.f)) : 0;
+  return amax / 127.f;
+}
+
 /// Quantizes each row of X [M, K] (row stride ldx) to int8: q [M, paddedK]
 /// (zero padded), scales [M]. A row of zeros gets scale 0 and q 0.
 inline void quantizeActivationsPerToken(const float *x, int64_t M, int64_t K, int64_t ldx, int64_t paddedK,
                                         int8_t *q, float *scales) {
-  for (int64_t m = 0; m < M; ++m) {
-    const float *row = x + m * ldx;
-    float amax = 0.f;
-    for (int64_t k = 0; k < K; ++k)
-      amax = std::max(amax, std::fabs(row[k]));
-    scales[m] = amax / 127.f;
-    float inv = amax > 0.f ? 127.f / amax : 0.f;
-    int8_t *out = q + m * paddedK;
-    for (int64_t k = 0; k < paddedK; ++k)
-      out[k] = k < K ? int8_t(std::clamp(std::nearbyint(row[k] * inv), -127.f, 127.f)) : 0;
-  }
+  for (int64_t m = 0; m < M; ++m)
+    scales[m] = quantizeSpan(x + m * ldx, K, paddedK, q + m * paddedK);
 }
 
 /// The quantized linear layer in the integer domain (the formula in the
@@ -354,6 +370,67 @@ inline void referenceLinearQuantized(const int8_t *qa, const float *sa, int64_t 
         acc += fromF16(scales[l.paramIndex(g, n)]) * float(dot - zeroAt(l, zeros, g, n) * sum);
       }
       y[m * l.N + n] = sa[m] * acc;
+    }
+}
+
+//===--- int8 per-block activations (W4A8) --------------------------------===//
+
+/// K values per activation scale of W4A8 (llama.cpp Q8_0's block).
+constexpr int64_t kActBlock = 32;
+
+/// Activation blocks of a row of paddedK values (the last may be shorter).
+inline int64_t actBlocks(int64_t paddedK) { return (paddedK + kActBlock - 1) / kActBlock; }
+
+/// Why W4A8 cannot run weights quantized with `s`, or "" if it can (int4,
+/// group 0 = per channel or a multiple of kActBlock).
+inline std::string w4a8Unsupported(const Scheme &s) {
+  if (s.bits != 4)
+    return "W4A8 needs int4 weights, got int" + std::to_string(s.bits);
+  if (s.group != 0 && s.group % kActBlock != 0)
+    return "W4A8 needs an int4 group that is a multiple of " + std::to_string(kActBlock) +
+           " (or per channel), got group " + std::to_string(s.group);
+  return "";
+}
+
+/// Quantizes each row of X [M, K] (row stride ldx) per block of kActBlock:
+/// q [M, paddedK] (zero padded), scales [M, actBlocks(paddedK)]. Padding
+/// (k >= K) counts as zeros: a block past K gets scale 0.
+inline void quantizeActivationsPerBlock(const float *x, int64_t M, int64_t K, int64_t ldx, int64_t paddedK,
+                                        int8_t *q, float *scales) {
+  const int64_t nb = actBlocks(paddedK);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < nb; ++b) {
+      int64_t k0 = b * kActBlock, len = std::min(kActBlock, paddedK - k0);
+      scales[m * nb + b] = quantizeSpan(x + m * ldx + k0, std::clamp<int64_t>(K - k0, 0, len), len,
+                                        q + m * paddedK + k0);
+    }
+}
+
+/// The W4A8 layer in the integer domain (the formula in the header
+/// comment): qa [M, l.paddedK] and sa [M, actBlocks(l.paddedK)] from
+/// quantizeActivationsPerBlock; y [M, N] row-major. The scheme must pass
+/// w4a8Unsupported.
+inline void referenceLinearW4A8(const int8_t *qa, const float *sa, int64_t M, const Layout &l,
+                                const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros, float *y) {
+  const int64_t nb = actBlocks(l.paddedK);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < l.N; ++n) {
+      const int8_t *a = qa + m * l.paddedK;
+      float acc = 0.f;
+      for (int64_t g = 0; g < l.numGroups; ++g) {
+        const int zero = zeroAt(l, zeros, g, n);
+        float group = 0.f;
+        for (int64_t k0 = g * l.groupSize; k0 < (g + 1) * l.groupSize; k0 += kActBlock) {
+          int32_t dot = 0, sum = 0;
+          for (int64_t k = k0; k < std::min(k0 + kActBlock, (g + 1) * l.groupSize); ++k) {
+            dot += int32_t(getCode(l, codes, k, n)) * a[k];
+            sum += a[k];
+          }
+          group += sa[m * nb + k0 / kActBlock] * float(dot - zero * sum);
+        }
+        acc += fromF16(scales[l.paramIndex(g, n)]) * group;
+      }
+      y[m * l.N + n] = acc;
     }
 }
 

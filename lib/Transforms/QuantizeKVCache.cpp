@@ -1,4 +1,4 @@
-//===- QuantizeKVCache.cpp - int8 KV-cache rows (--kv-cache=int8) ---------===//
+//===- QuantizeKVCache.cpp - int8 / bf16 KV-cache rows (--kv-cache) -------===//
 //
 // The KV cache is the memory that grows with context and batch: at f32 a
 // SmolLM2 token costs 30 layers x 2 x 3 heads x 64 x 4 bytes = 45 KiB. This
@@ -6,8 +6,10 @@
 // D int8 codes + its f32 scale, [.., D] f32 -> [.., D + 4] i8 (about 3.8x
 // smaller at D = 64). Only types change here; the row format is the runtime's
 // (runtime/kernels/KVQuant.h), whose store kernels quantize new rows and whose
-// attention kernels read the codes. Keeping "dtype x dims" in the manifest
-// lets the runtime allocate session caches and paged pools unchanged.
+// attention kernels read the codes. With bf16 a row stays D values, each the
+// f32 rounded to bf16 (2x smaller, no scale): [.., D] f32 -> [.., D] bf16.
+// Keeping "dtype x dims" in the manifest lets the runtime allocate session
+// caches and paged pools unchanged.
 //
 //===----------------------------------------------------------------------===//
 #include "llmc/Transforms/Passes.h"
@@ -24,8 +26,10 @@ namespace {
 
 constexpr int64_t kScaleBytes = 4; // f32 scale behind the codes of a row
 
-/// [B, KVH, T, D] f32 -> [B, KVH, T, D + 4] i8.
-RankedTensorType int8Rows(RankedTensorType t) {
+/// [B, KVH, T, D] f32 -> [B, KVH, T, D + 4] i8 (int8) or [B, KVH, T, D] bf16.
+RankedTensorType storedRows(RankedTensorType t, bool bf16) {
+  if (bf16)
+    return RankedTensorType::get(t.getShape(), BFloat16Type::get(t.getContext()));
   SmallVector<int64_t> shape(t.getShape());
   shape.back() += kScaleBytes;
   return RankedTensorType::get(shape, IntegerType::get(t.getContext(), 8));
@@ -52,8 +56,9 @@ struct QuantizeKVCachePass : public llmc::impl::QuantizeKVCacheBase<QuantizeKVCa
     ModuleOp module = getOperation();
     if (dtype == "f32")
       return;
-    if (dtype != "int8") {
-      module.emitError() << "unknown KV-cache type '" << dtype << "' (expected f32 or int8)";
+    if (dtype != "int8" && dtype != "bf16") {
+      module.emitError() << "unknown KV-cache type '" << dtype
+                         << "' (expected f32, int8 or bf16)";
       return signalPassFailure();
     }
     auto main = module.lookupSymbol<func::FuncOp>("main");
@@ -68,6 +73,7 @@ struct QuantizeKVCachePass : public llmc::impl::QuantizeKVCacheBase<QuantizeKVCa
   }
 
   LogicalResult quantize(func::FuncOp main) {
+    const bool bf16 = dtype == "bf16";
     auto ret = cast<func::ReturnOp>(main.getBody().front().getTerminator());
     SmallVector<Type> resultTypes(main.getResultTypes());
     for (unsigned i = 0; i < main.getNumArguments(); ++i) {
@@ -76,7 +82,7 @@ struct QuantizeKVCachePass : public llmc::impl::QuantizeKVCacheBase<QuantizeKVCa
       BlockArgument arg = main.getArgument(i);
       auto name = main.getArgAttrOfType<StringAttr>(i, "llmc.name");
       auto fail = [&](const Twine &why) {
-        return main.emitError() << "--kv-cache=int8: KV-cache slot '"
+        return main.emitError() << "--kv-cache=" << dtype << ": KV-cache slot '"
                                 << (name ? name.getValue() : StringRef("?")) << "' " << why;
       };
       auto t = cast<RankedTensorType>(arg.getType());
@@ -85,7 +91,7 @@ struct QuantizeKVCachePass : public llmc::impl::QuantizeKVCacheBase<QuantizeKVCa
           (axis && axis.getInt() != 2))
         return fail("is not an f32 [batch, heads, seq, head_dim] tensor with a static head_dim "
                     "growing along axis 2");
-      RankedTensorType q8 = int8Rows(t);
+      RankedTensorType stored = storedRows(t, bf16);
 
       SmallVector<Operation *> users(arg.getUsers().begin(), arg.getUsers().end());
       for (Operation *user : users) {
@@ -93,36 +99,38 @@ struct QuantizeKVCachePass : public llmc::impl::QuantizeKVCacheBase<QuantizeKVCa
           if (append.getPast() != arg)
             return fail("is appended to another slot");
           auto rt = cast<RankedTensorType>(append.getType());
-          append.getResult().setType(int8Rows(rt));
+          append.getResult().setType(storedRows(rt, bf16));
           for (OpOperand &use : append.getResult().getUses()) {
             Operation *owner = use.getOwner();
             if (owner == ret) { // the present.* output: same row type
               unsigned r = use.getOperandNumber();
               resultTypes[r] = append.getType();
-              main.setResultAttrs(r, withRowDim(main.getResultAttrDict(r), q8.getShape().back()));
+              main.setResultAttrs(r, withRowDim(main.getResultAttrDict(r), stored.getShape().back()));
             } else if (!isa<llm::AttentionOp>(owner)) {
               return fail(Twine("feeds '") + owner->getName().getStringRef() +
-                          "', which cannot read int8 KV-cache rows");
-            } // attention: its keys and values must both be int8 (checked below)
+                          "', which cannot read " + dtype + " KV-cache rows");
+            } // attention: its keys and values must both be stored rows (checked below)
           }
         } else if (auto shape = dyn_cast<onnx::ShapeOp>(user)) {
-          replaceShape(shape, t);
+          if (!bf16) // bf16 rows keep their shape
+            replaceShape(shape, t);
         } else {
           return fail(Twine("is read by '") + user->getName().getStringRef() +
-                      "', which cannot read int8 KV-cache rows");
+                      "', which cannot read " + dtype + " KV-cache rows");
         }
       }
-      arg.setType(q8);
-      main.setArgAttrs(i, withRowDim(main.getArgAttrDict(i), q8.getShape().back()));
+      arg.setType(stored);
+      main.setArgAttrs(i, withRowDim(main.getArgAttrDict(i), stored.getShape().back()));
     }
     // Attention reads keys and values of one kind.
     WalkResult walk = main.walk([&](llm::AttentionOp att) {
-      auto isQ8 = [](Value v) {
-        return cast<RankedTensorType>(v.getType()).getElementType().isInteger(8);
+      auto isF32 = [](Value v) {
+        return cast<RankedTensorType>(v.getType()).getElementType().isF32();
       };
-      if (isQ8(att.getKey()) != isQ8(att.getValue())) {
-        att.emitError("--kv-cache=int8: attention reads one cached and one uncached operand "
-                      "among its keys and values");
+      if (isF32(att.getKey()) != isF32(att.getValue())) {
+        att.emitError() << "--kv-cache=" << dtype
+                        << ": attention reads one cached and one uncached operand among its "
+                           "keys and values";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

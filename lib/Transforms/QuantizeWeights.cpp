@@ -18,9 +18,13 @@
 // so a tied table (head weight == table^T, same scheme) is stored once.
 // Every choice goes to the `report` (JSON).
 //
-// W8A8 (`act-bits=8`): int8 linears also get act_bits = 8, so their inputs
-// are quantized per token at run time and multiplied in int8
-// (runtime/kernels/W8A8Linear.cpp); the weights are quantized as usual.
+// Int8 activations (`act-bits=8`): quantized linears also get act_bits = 8,
+// so their inputs are quantized at run time and multiplied in int8
+// (runtime/kernels/W8A8Linear.cpp): int8 weights per token (W8A8), int4
+// weights per token and block of 32 k (W4A8, whose groups must be whole
+// blocks: a main scheme that is not is an error, an int4 LM head of a W8A8
+// compile with such a group stays weight-only). The weights are quantized as
+// usual.
 //
 //===----------------------------------------------------------------------===//
 #include "ConstantWeights.h"
@@ -116,8 +120,9 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     }
     if (actBits != 0 && actBits != 8)
       return fail("act-bits must be 0 (f32 activations) or 8, got " + Twine(int64_t(actBits)));
-    if (actBits == 8 && bits != 8)
-      return fail("act-bits=8 (W8A8) needs int8 weights (bits=8), got bits=" + Twine(int64_t(bits)));
+    if (actBits == 8 && bits == 4)
+      if (std::string e = quant::w4a8Unsupported(scheme); !e.empty())
+        return fail("act-bits=8 with int4 weights (W4A8): " + e);
     if (method != "rtn" && method != "gptq")
       return fail("unknown method '" + method + "' (rtn or gptq)");
     if (method == "gptq" && calibration.empty())
@@ -254,9 +259,11 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
       if (e.size() > 1)
         r.rtnError = e[1];
     }
-    // W8A8 where asked and the weights are int8 (an int4 LM head stays weight-only).
-    const bool w8a8 = actBits == 8 && scheme.bits == 8;
-    r.scheme = schemeName(scheme) + (w8a8 ? "-a8" : "");
+    // Int8 activations where asked and a kernel takes the scheme.
+    const bool a8 = actBits == 8 && (scheme.bits == 8 || quant::w4a8Unsupported(scheme).empty());
+    if (actBits == 8 && !a8)
+      r.note = "weight-only: " + quant::w4a8Unsupported(scheme);
+    r.scheme = schemeName(scheme) + (a8 ? "-a8" : "");
     r.method = method;
     r.bytes = l.totalBytes();
     QuantizedTensor q = createConstants(op.getLoc(), l, op.getWeight(), codes, scales, zeros);
@@ -274,7 +281,7 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
         b, op.getLoc(), op.getType(), op.getInput(), q.codes, q.scales, q.zeros, op.getBias(),
         op.getResidual(), b.getI64IntegerAttr(scheme.bits), b.getI64IntegerAttr(scheme.group),
         b.getI64IntegerAttr(nr), b.getBoolAttr(scheme.symmetric), op.getRmsEpsilonAttr(), op.getGatedAttr(),
-        b.getI64IntegerAttr(w8a8 ? 8 : 0));
+        b.getI64IntegerAttr(a8 ? 8 : 0));
     op.getResult().replaceAllUsesWith(qop.getResult());
     op.erase();
     return success();

@@ -8,7 +8,8 @@
 // key (or only -inf scores) is 0. llmc_rt_attention_rope_f32 is the same
 // with the queries rotated on load (llmc-fuse-rope, Rope.h), and
 // llmc_rt_attention_kv8_f32 / _kv8_rope_f32 read an int8 cache
-// (--kv-cache=int8: rows of D codes + a f32 scale, KVQuant.h).
+// (--kv-cache=int8: rows of D codes + a f32 scale, KVQuant.h) and
+// llmc_rt_attention_kvbf16_f32 / _kvbf16_rope_f32 a bf16 one (--kv-cache=bf16).
 //
 // Flash-style: keys are visited in blocks with an online softmax, and one
 // work item holds all G query heads of a KV head (times a block of queries),
@@ -48,16 +49,16 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 } // namespace
 
 /// All entries; cos/sin null: no rotary embedding of the queries. KT is
-/// the element type of the cache rows: float, or int8_t for int8 rows whose
-/// last dim holds D codes and the 4 bytes of the scale.
+/// the element type of the cache rows: float, int8_t for int8 rows whose
+/// last dim holds D codes and the 4 bytes of the scale, or uint16_t for bf16.
 template <typename KT>
 static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
                       MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
                       int32_t causal, float scale, MemRef<float, 4> *cos,
                       MemRef<float, 4> *sin, int32_t interleaved) {
-  constexpr int64_t extra = sizeof(KT) == 1 ? kKVScaleBytes : 0; // scale bytes of a row
+  constexpr int64_t extra = kvRowExtra<KT>(); // scale bytes of an int8 row
   AttentionJob J;
-  J.kvInt8 = sizeof(KT) == 1;
+  J.kvRows = kvRowsOf<KT>();
   J.q = view4(q);
   J.k = view4(k);
   J.v = view4(v);
@@ -75,8 +76,9 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
   J.Dv = v->sizes[3] - extra;
   if (J.B * J.H * J.S * J.Dv == 0)
     return;
-  if (J.kvInt8 && (k->strides[3] != 1 || v->strides[3] != 1))
-    fail("int8 K/V rows must be contiguous (inner stride)", k->strides[3], v->strides[3]);
+  if (J.kvRows != KVRows::F32 && (k->strides[3] != 1 || v->strides[3] != 1))
+    fail("int8 / bf16 K/V rows must be contiguous (inner stride)", k->strides[3],
+         v->strides[3]);
   if (J.KVH <= 0 || J.H % J.KVH != 0)
     fail("query heads must be a multiple of KV heads", J.H, J.KVH);
   if (k->sizes[3] - extra != J.D)
@@ -158,4 +160,19 @@ extern "C" void _mlir_ciface_llmc_rt_attention_kv8_rope_f32(
     MemRef<float, 4> *cos, MemRef<float, 4> *sin, MemRef<float, 4> *out, int32_t hasMask,
     int32_t causal, float scale, int32_t interleaved) {
   attention<int8_t>(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
+}
+
+/// bf16 KV cache (--kv-cache=bf16): k and v are [B, KVH, T, D] bf16 (uint16_t) rows.
+extern "C" void _mlir_ciface_llmc_rt_attention_kvbf16_f32(
+    MemRef<float, 4> *q, MemRef<uint16_t, 4> *k, MemRef<uint16_t, 4> *v,
+    MemRef<float, 4> *mask, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale) {
+  attention<uint16_t>(q, k, v, mask, out, hasMask, causal, scale, nullptr, nullptr, 0);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_attention_kvbf16_rope_f32(
+    MemRef<float, 4> *q, MemRef<uint16_t, 4> *k, MemRef<uint16_t, 4> *v, MemRef<float, 4> *mask,
+    MemRef<float, 4> *cos, MemRef<float, 4> *sin, MemRef<float, 4> *out, int32_t hasMask,
+    int32_t causal, float scale, int32_t interleaved) {
+  attention<uint16_t>(q, k, v, mask, out, hasMask, causal, scale, cos, sin, interleaved);
 }

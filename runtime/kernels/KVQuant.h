@@ -1,4 +1,4 @@
-//===- KVQuant.h - int8 rows of the KV cache (--kv-cache=int8) ---*- C++ -*-===//
+//===- KVQuant.h - int8 / bf16 rows of the KV cache (--kv-cache) -*- C++ -*-===//
 //
 // With `llmc compile --kv-cache=int8` every cached K/V row (one token, one KV
 // head, D values) is stored as D + 4 bytes: D symmetric int8 codes followed
@@ -12,13 +12,22 @@
 // in registers and fold the scales into the scores (keys) and the softmax
 // weights (values), so rows are never dequantized to memory.
 //
+// With `--kv-cache=bf16` a row is D bf16 values (uint16_t bit patterns, the
+// f32 rounded to nearest even: llmc/PackedLayout.h), 2 bytes each and no
+// scale; the kernels widen them in registers (a bf16 is the high half of an
+// f32).
+//
 //===----------------------------------------------------------------------===//
 #ifndef LLMC_RUNTIME_KVQUANT_H
 #define LLMC_RUNTIME_KVQUANT_H
 
+#include "KernelDispatch.h"
+#include "llmc/PackedLayout.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace llmc::rt::kern {
 
@@ -43,6 +52,32 @@ inline void quantizeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
     dst[d] = int8_t(std::fmin(127.f, std::fmax(-127.f, c)));
   }
   std::memcpy(dst + D, &scale, sizeof(float));
+}
+
+/// dst[0, D) = x rounded to bf16 (element stride xs).
+inline void roundKVRowBF16(uint16_t *dst, const float *x, int64_t xs, int64_t D) {
+  for (int64_t d = 0; d < D; ++d)
+    dst[d] = llmc::packed::toBF16(x[d * xs]);
+}
+
+/// One new row stored in a narrow cache's format (unit inner stride).
+inline void storeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
+  quantizeKVRow(dst, x, xs, D);
+}
+inline void storeKVRow(uint16_t *dst, const float *x, int64_t xs, int64_t D) {
+  roundKVRowBF16(dst, x, xs, D);
+}
+
+/// The row format of cache element type KT: float, int8_t (codes + scale)
+/// or uint16_t (bf16), and the elements a row holds beyond its D values.
+template <typename KT> constexpr KVRows kvRowsOf() {
+  static_assert(std::is_same_v<KT, float> || std::is_same_v<KT, int8_t> ||
+                std::is_same_v<KT, uint16_t>);
+  return std::is_same_v<KT, int8_t> ? KVRows::Int8
+                                    : (std::is_same_v<KT, uint16_t> ? KVRows::BF16 : KVRows::F32);
+}
+template <typename KT> constexpr int64_t kvRowExtra() {
+  return kvRowsOf<KT>() == KVRows::Int8 ? kKVScaleBytes : 0;
 }
 
 } // namespace llmc::rt::kern

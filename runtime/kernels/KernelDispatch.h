@@ -54,6 +54,9 @@ struct View4 {
   int64_t stride[4];
 };
 
+/// Element type of the K/V rows an attention job reads (--kv-cache).
+enum class KVRows { F32, Int8, BF16 };
+
 struct AttentionJob {
   View4 q, k, v, mask, out;
   bool hasMask, causal;
@@ -73,9 +76,12 @@ struct AttentionJob {
   /// row in the concatenated batch. The keys arrive rotated.
   bool rope = false, ropeInterleaved = false;
   View4 cos{}, sin{};
-  /// --kv-cache=int8 (KVQuant.h): k.p / v.p point at int8 rows of D (Dv)
-  /// codes plus a f32 scale, with unit inner stride and strides in bytes.
-  bool kvInt8 = false;
+  /// How the K/V rows are stored (KVQuant.h): f32; --kv-cache=int8: k.p /
+  /// v.p point at int8 rows of D (Dv) codes plus a f32 scale, strides in
+  /// bytes; --kv-cache=bf16: at rows of D (Dv) bf16 values (uint16_t bit
+  /// patterns), strides in bf16 elements. Int8 and bf16 rows have unit
+  /// inner stride.
+  KVRows kvRows = KVRows::F32;
 };
 
 /// Rows of one work item: heads kvh*G+[g0,g1) x queries [s0,s1), keys

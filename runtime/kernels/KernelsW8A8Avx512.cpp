@@ -6,7 +6,8 @@
 // to an int32 accumulator (no int16 intermediate, so no saturation); the
 // tile then subtracts zero * sum_k a per group (kCodeOffset = 0, needsSums).
 // Tested on other CPUs through the same source built for AVX2 with
-// vpdpbusd emulated (KernelsW8A8Avx512Emulated.cpp).
+// vpdpbusd emulated (KernelsW8A8Avx512Emulated.cpp). Also the W4A8 tile
+// (W4A8LinearTiles.inc: two vpdpbusd on the nibbles per 8 k).
 //
 //===----------------------------------------------------------------------===//
 #include "W8A8Kernels.h"
@@ -37,11 +38,13 @@ LLMC_KFN VI dot4(VI acc, W8Vec w, uint32_t a4) {
 }
 
 #include "W8A8LinearTiles.inc"
+#include "W4A8LinearTiles.inc"
 } // namespace llmc::rt::kern::w8a8_avx512vnni
 
 const llmc::rt::kern::W8A8KernelTable *llmc::rt::kern::w8a8Avx512VnniKernels() {
   using namespace w8a8_avx512vnni;
-  static const W8A8KernelTable t{"avx512-vnni", /*needsSums=*/true, w8a8TileEntry, w8a8QuantizeRow};
+  static const W8A8KernelTable t{"avx512-vnni", /*needsSums=*/true, w8a8TileEntry, w8a8QuantizeRow,
+                                 w4a8TileEntry, w4a8QuantizeBlocks};
   return &t;
 }
 

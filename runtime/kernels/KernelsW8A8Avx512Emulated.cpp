@@ -4,7 +4,8 @@
 // vector, u8 codes as stored, zero-point term from the row sums) compiled
 // for AVX2 with vpdpbusd emulated exactly (acc + sum of 4 u8 x s8 products,
 // int32). Compiled into the unit tests only, selected with
-// setW8A8KernelsForTesting(w8a8Avx512VnniEmulatedKernels()).
+// setW8A8KernelsForTesting(w8a8Avx512VnniEmulatedKernels()). With the
+// W4A8 tile of the same source.
 //
 //===----------------------------------------------------------------------===//
 #include "W8A8Kernels.h"
@@ -36,11 +37,13 @@ LLMC_KFN VI dot4(VI acc, W8Vec w, uint32_t a4) {
 }
 
 #include "W8A8LinearTiles.inc"
+#include "W4A8LinearTiles.inc"
 } // namespace llmc::rt::kern::w8a8_avx512emu
 
 const llmc::rt::kern::W8A8KernelTable *llmc::rt::kern::w8a8Avx512VnniEmulatedKernels() {
   using namespace w8a8_avx512emu;
-  static const W8A8KernelTable t{"avx512-vnni-emulated", /*needsSums=*/true, w8a8TileEntry, w8a8QuantizeRow};
+  static const W8A8KernelTable t{"avx512-vnni-emulated", /*needsSums=*/true, w8a8TileEntry, w8a8QuantizeRow,
+                                 w4a8TileEntry, w4a8QuantizeBlocks};
   return &t;
 }
 

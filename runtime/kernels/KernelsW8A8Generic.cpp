@@ -2,7 +2,8 @@
 //
 // W8A8LinearTiles.inc at 4 lanes for the baseline ISA: each 32-bit lane
 // holds 4 k of one column; the 4 centered codes are sign-extended by shifts
-// and multiplied in int32 (no saturation to worry about).
+// and multiplied in int32 (no saturation to worry about); the W4A8 tile
+// reads the nibbles (0..15) the same way.
 //
 //===----------------------------------------------------------------------===//
 #include "W8A8Kernels.h"
@@ -30,10 +31,12 @@ LLMC_KFN VI dot4(VI acc, W8Vec w, uint32_t a4) {
 }
 
 #include "W8A8LinearTiles.inc"
+#include "W4A8LinearTiles.inc"
 } // namespace llmc::rt::kern::w8a8_generic
 
 const llmc::rt::kern::W8A8KernelTable *llmc::rt::kern::w8a8GenericKernels() {
   using namespace w8a8_generic;
-  static const W8A8KernelTable t{"generic", /*needsSums=*/false, w8a8TileEntry, w8a8QuantizeRow};
+  static const W8A8KernelTable t{"generic", /*needsSums=*/false, w8a8TileEntry, w8a8QuantizeRow,
+                                 w4a8TileEntry, w4a8QuantizeBlocks};
   return &t;
 }

@@ -7,8 +7,8 @@
 
 namespace llmc::rt::kern {
 
-/// A view of f32 elements, or of int8 K/V rows (p then addresses bytes:
-/// runtime/kernels/KVQuant.h).
+/// A view of f32 elements, or of int8 / bf16 K/V rows (p then addresses
+/// bytes / bf16 values: runtime/kernels/KVQuant.h).
 template <typename T> View4 view4(MemRef<T, 4> *m) {
   View4 v;
   v.p = reinterpret_cast<float *>(m->data());

@@ -16,6 +16,8 @@
 // row t of cos/sin for token t (Rope.h). The _kv8 entries hold int8 pools
 // (--kv-cache=int8, KVQuant.h): [NB, KVH, BS, D + 4] rows of codes and a
 // scale; step 1 quantizes each new row as it stores it (after rotating it).
+// The _kvbf16 entries hold bf16 pools (--kv-cache=bf16): [NB, KVH, BS, D]
+// rows that step 1 rounds to bf16 the same way.
 //
 // The attention itself is the flash kernel of Attention.cpp
 // (AttentionTiles.inc, through the ISA dispatch table), which looks up key
@@ -78,16 +80,19 @@ void copyRow(float *dst, int64_t ds, const float *src, int64_t ss, int64_t n) {
 
 } // namespace
 
-/// Stores a new value row: f32 copied, int8 quantized (KVQuant.h).
+/// Stores a new value row: f32 copied, int8 quantized, bf16 rounded
+/// (KVQuant.h; narrow pool rows have unit inner stride).
 void storeRow(float *dst, int64_t ds, const float *src, int64_t ss, int64_t n) {
   copyRow(dst, ds, src, ss, n);
 }
-void storeRow(int8_t *dst, int64_t, const float *src, int64_t ss, int64_t n) {
-  quantizeKVRow(dst, src, ss, n);
+template <typename PT>
+void storeRow(PT *dst, int64_t, const float *src, int64_t ss, int64_t n) {
+  storeKVRow(dst, src, ss, n);
 }
 
 /// All entries; cos/sin null: no rotary embedding. PT is the pools' element
-/// type: float, or int8_t for rows of D codes + the 4 bytes of a scale.
+/// type: float, int8_t for rows of D codes + the 4 bytes of a scale, or
+/// uint16_t for bf16 rows.
 template <typename PT>
 static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
                            MemRef<PT, 4> *kPool, MemRef<PT, 4> *vPool,
@@ -96,8 +101,8 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
                            MemRef<float, 4> *cos, MemRef<float, 4> *sin, int32_t interleaved) {
   // --- shapes ---
   const int64_t H = q->sizes[1], T = q->sizes[2], D = q->sizes[3];
-  constexpr bool q8 = sizeof(PT) == 1;
-  constexpr int64_t extra = q8 ? kKVScaleBytes : 0; // scale bytes of a pool row
+  constexpr bool narrow = kvRowsOf<PT>() != KVRows::F32; // int8 or bf16 rows
+  constexpr int64_t extra = kvRowExtra<PT>();              // scale bytes of a pool row
   const int64_t KVH = kNew->sizes[1], Dv = vNew->sizes[3];
   const int64_t NB = kPool->sizes[0], BS = kPool->sizes[2];
   const int64_t S = seqPos->sizes[0], MB = blockTables->sizes[1];
@@ -111,8 +116,8 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   expectShape("vNew", vNew->sizes, {1, KVH, T, Dv});
   expectShape("kPool", kPool->sizes, {NB, KVH, BS, D + extra});
   expectShape("vPool", vPool->sizes, {NB, KVH, BS, Dv + extra});
-  if (q8 && (kPool->strides[3] != 1 || vPool->strides[3] != 1))
-    fail("int8 pool rows must be contiguous (inner strides %lld, %lld)",
+  if (narrow && (kPool->strides[3] != 1 || vPool->strides[3] != 1))
+    fail("int8 / bf16 pool rows must be contiguous (inner strides %lld, %lld)",
          (long long)kPool->strides[3], (long long)vPool->strides[3]);
   expectShape("out", out->sizes, {1, H, T, Dv});
   if (blockTables->sizes[0] != S)
@@ -166,7 +171,7 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   }
 
   // --- 1. store the new K/V rows in their blocks ---
-  std::vector<float> rotated(q8 ? D : 0); // a rotated key before quantization
+  std::vector<float> rotated(narrow ? D : 0); // a rotated key before quantization / rounding
   for (int64_t s = 0; s < S; ++s)
     for (int64_t t = start[s]; t < start[s + 1]; ++t) {
       const int64_t p = pos[s] + t - start[s], pb = table[s * ts0 + (p / BS) * ts1];
@@ -174,15 +179,15 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
         PT *kDst = kPool->data() + pb * kPool->strides[0] + h * kPool->strides[1] +
                    (p % BS) * kPool->strides[2];
         const float *kSrc = kNew->data() + h * kNew->strides[1] + t * kNew->strides[2];
-        if constexpr (q8) {
+        if constexpr (narrow) {
           int64_t ks = kNew->strides[3];
-          if (cos) { // rotate, then quantize the rotated row
+          if (cos) { // rotate, then quantize (round) the rotated row
             ropeRotate(rotated.data(), 1, kSrc, ks, ropeRow(cosV, 0, h, t), cosV.stride[3],
                        ropeRow(sinV, 0, h, t), sinV.stride[3], D, interleaved != 0);
             kSrc = rotated.data();
             ks = 1;
           }
-          quantizeKVRow(kDst, kSrc, ks, D);
+          storeKVRow(kDst, kSrc, ks, D);
         } else if (cos) { // the key rotated as it is stored
           ropeRotate(kDst, kPool->strides[3], kSrc, kNew->strides[3], ropeRow(cosV, 0, h, t),
                      cosV.stride[3], ropeRow(sinV, 0, h, t), sinV.stride[3], D, interleaved != 0);
@@ -224,7 +229,7 @@ static void pagedAttention(MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<f
   J.ropeInterleaved = interleaved != 0;
   J.cos = cosV;
   J.sin = sinV;
-  J.kvInt8 = q8;
+  J.kvRows = kvRowsOf<PT>();
 
   // Base items, each with the keys its last query sees as t1.
   const KernelTable &kt = activeKernels();
@@ -313,4 +318,23 @@ extern "C" void _mlir_ciface_llmc_rt_paged_attention_kv8_rope_f32(
     MemRef<float, 4> *sin, MemRef<float, 4> *out, float scale, int32_t interleaved) {
   pagedAttention<int8_t>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out, scale,
                          cos, sin, interleaved);
+}
+
+/// bf16 pools (--kv-cache=bf16): kPool / vPool are [NB, KVH, BS, D] bf16 (uint16_t).
+extern "C" void _mlir_ciface_llmc_rt_paged_attention_kvbf16_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
+    MemRef<uint16_t, 4> *kPool, MemRef<uint16_t, 4> *vPool, MemRef<int32_t, 2> *blockTables,
+    MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *out,
+    float scale) {
+  pagedAttention<uint16_t>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out,
+                           scale, nullptr, nullptr, 0);
+}
+
+extern "C" void _mlir_ciface_llmc_rt_paged_attention_kvbf16_rope_f32(
+    MemRef<float, 4> *q, MemRef<float, 4> *kNew, MemRef<float, 4> *vNew,
+    MemRef<uint16_t, 4> *kPool, MemRef<uint16_t, 4> *vPool, MemRef<int32_t, 2> *blockTables,
+    MemRef<int32_t, 1> *seqStarts, MemRef<int32_t, 1> *seqPos, MemRef<float, 4> *cos,
+    MemRef<float, 4> *sin, MemRef<float, 4> *out, float scale, int32_t interleaved) {
+  pagedAttention<uint16_t>(q, kNew, vNew, kPool, vPool, blockTables, seqStarts, seqPos, out,
+                           scale, cos, sin, interleaved);
 }

@@ -9,6 +9,9 @@
 //  - tile: up to kW8A8Rows quantized rows against one whole panel. Decode
 //    (M <= kW8A8Rows) is one tile per panel, so each weight byte is read
 //    once; prefill reuses the quantized rows for every panel.
+// W4A8 (int4 weights, activations quantized per row and block of 32 k,
+// QuantLayout.h "W4A8", referenceLinearW4A8) has its own pair of kernels in
+// the same table: quantizeBlocks and tile4 (W4A8LinearTiles.inc).
 //
 //===----------------------------------------------------------------------===//
 #ifndef LLMC_RUNTIME_W8A8KERNELS_H
@@ -46,11 +49,23 @@ struct W8A8KernelTable {
   void (*tile)(const W8A8TileArgs &);
   /// q[0, Kd) = round(x * 127 / amax) (zero past K), *scale = amax / 127.
   void (*quantizeRow)(const float *x, int64_t K, int64_t Kd, int8_t *q, float *scale);
+  /// W4A8: c[r][0, nr) = sum_g scale[g] * sum_{b in g} sa[r][b] * (sum_{k in b} code * a[r][k]
+  ///                                                      - zero[g] * asum[r][b])
+  /// for an int4 panel (w.bits == 4, w.G a multiple of 32 or w.Kd), with
+  /// the mr rows interleaved: a[r][k] at a[((k/4) * mr + r) * 4 + k%4],
+  /// sa[r][b] and asum[r][b] (every scheme) at [b * mr + r]; lda unused.
+  void (*tile4)(const W8A8TileArgs &);
+  /// W4A8: q[0, Kd) and per block of 32 k the scale sa[b] = amax / 127 and
+  /// sums[b] = sum of the block's q (quant::quantizeActivationsPerBlock).
+  void (*quantizeBlocks)(const float *x, int64_t K, int64_t Kd, int8_t *q, float *sa, int32_t *sums);
 };
 
 const W8A8KernelTable *w8a8GenericKernels();
 const W8A8KernelTable *w8a8Avx2Kernels();       ///< null where not built
 const W8A8KernelTable *w8a8Avx512VnniKernels(); ///< null where not built
+/// AVX-512 without VNNI: the W4A8 tile 16 lanes wide (vpmaddubsw zmm), the
+/// W8A8 one AVX2's. Null where not built.
+const W8A8KernelTable *w8a8Avx512BwKernels();
 /// The VNNI tile built 16 lanes wide for AVX2 with vpdpbusd emulated, so
 /// tests run the VNNI algorithm anywhere. Only in the test binary
 /// (KernelsW8A8Avx512Emulated.cpp).
@@ -60,8 +75,9 @@ const W8A8KernelTable *w8a8Avx512VnniEmulatedKernels();
 bool w8a8VnniSupported();
 
 /// The W8A8 kernels that go with `kt`: AVX-512 VNNI for the avx512 tables
-/// on a CPU with AVX512_VNNI, AVX2 for the avx2 and avx512 tables on a CPU
-/// with AVX2, otherwise generic; or the table forced for testing.
+/// on a CPU with AVX512_VNNI, AVX-512BW for the avx512 tables on other
+/// CPUs, AVX2 for the avx2 tables on a CPU with AVX2, otherwise generic; or
+/// the table forced for testing.
 const W8A8KernelTable &w8a8KernelsFor(const KernelTable &kt);
 
 /// Forces the W8A8 kernels (null: the automatic choice), for tests.

@@ -15,9 +15,15 @@
 // decode (M <= kW8A8Rows) reads every code byte once and prefill reuses the
 // quantized block for every panel while the panel stays in cache. The
 // kernels: AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw + vpmaddwd), generic
-// (W8A8Kernels.h). Work
+// (W8A8Kernels.h); AVX-512 CPUs without VNNI run W8A8 on the AVX2 tile and
+// W4A8 on a 16-lane vpmaddubsw one. Work
 // items are panel ranges; y is written only by the epilogue, so residual
 // may alias y.
+//
+// int4 weights (bits = 4) take the W4A8 path of the same entry point: rows
+// quantized per block of 32 k (scales and sums [M][blocks]) and the tile4
+// kernel (W4A8LinearTiles.inc), each tile's rows interleaved so one pointer
+// serves them all; the rest of the call is shared.
 //
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
@@ -32,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -53,10 +60,12 @@ struct Problem {
   const uint8_t *codes, *zeros;
   const uint16_t *scales;
   bool gated;
+  bool w4;     // W4A8: int4 codes, activation scales and sums per block
+  int64_t nb;  // W4A8: activation blocks per row (the row stride of sa and asum)
   int64_t M, K, N, nr, P, upOffset;
   const int8_t *qa;    // [M][Kd]
-  const float *sa;     // [M]
-  const int32_t *asum; // asymmetric: [M][numGroups]
+  const float *sa;     // [M] (W4A8: [M][nb])
+  const int32_t *asum; // asymmetric: [M][numGroups] (W4A8: [M][nb], always)
   const float *rowScale;
   const float *bias, *res;
   int64_t ldr;
@@ -67,10 +76,10 @@ struct Problem {
 QuantPanel panelOf(const Problem &p, int64_t panel) {
   const quant::Layout &l = p.l;
   QuantPanel w;
-  w.codes = p.codes + panel * l.nr * l.paddedK;
+  w.codes = p.codes + panel * l.nr * l.paddedK * l.scheme.bits / 8;
   w.scales = p.scales + panel * l.numGroups * l.nr;
   w.zeros = l.scheme.symmetric ? nullptr : p.zeros + panel * l.numGroups * l.nr;
-  w.bits = 8;
+  w.bits = int(l.scheme.bits);
   w.nr = l.nr;
   w.Kd = l.paddedK;
   w.G = l.groupSize;
@@ -93,15 +102,40 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
         t.w = panelOf(p, q + gi * p.upOffset);
         t.a = p.qa + ir * Kd;
         t.lda = Kd;
-        t.asum = p.asum ? p.asum + ir * numGroups : nullptr;
-        t.sa = p.sa + ir;
+        const int64_t sumStride = p.w4 ? p.nb : numGroups;
+        t.asum = p.asum ? p.asum + ir * sumStride : nullptr;
+        t.sa = p.sa + (p.w4 ? ir * p.nb : ir);
         t.mr = mr;
         t.c = cbuf.data() + gi * kW8A8Rows * p.nr;
         t.ldc = p.nr;
-        p.wt->tile(t);
+        (p.w4 ? p.wt->tile4 : p.wt->tile)(t);
       }
       runPanelEpilogue(p, q, ir, mr, cbuf.data(), p.gated ? cbuf.data() + kW8A8Rows * p.nr : nullptr, p.nr);
     }
+}
+
+/// W4A8: quantizes row m per block into its place among the rows of its
+/// tile (kW8A8Rows rows from a multiple of kW8A8Rows, interleaved as tile4
+/// reads them: 4-byte words [k/4][r], block scales and sums [b][r]).
+void quantizeRowInterleaved(const Problem &p, const float *x, int64_t m, int8_t *qa, float *sa, int32_t *asum) {
+  static thread_local std::vector<int8_t> q;
+  static thread_local std::vector<float> s;
+  static thread_local std::vector<int32_t> sums;
+  const int64_t Kd = p.l.paddedK, nb = p.nb, ir = m / kW8A8Rows * kW8A8Rows;
+  const int64_t mr = std::min<int64_t>(kW8A8Rows, p.M - ir), r = m - ir;
+  if (q.size() < size_t(Kd)) {
+    q.resize(Kd);
+    s.resize(nb);
+    sums.resize(nb);
+  }
+  p.wt->quantizeBlocks(x, p.K, Kd, q.data(), s.data(), sums.data());
+  int8_t *qt = qa + ir * Kd;
+  for (int64_t w = 0; w < Kd / 4; ++w)
+    std::memcpy(qt + (w * mr + r) * 4, q.data() + w * 4, 4);
+  for (int64_t b = 0; b < nb; ++b) {
+    sa[ir * nb + b * mr + r] = s[b];
+    asum[ir * nb + b * mr + r] = sums[b];
+  }
 }
 
 /// Quantizes rows [r0, r1) of x (any strides) into qa / sa, with the
@@ -120,8 +154,11 @@ void quantizeRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, fl
       xr = row.data();
     }
     int8_t *q = qa + m * Kd;
-    p.wt->quantizeRow(xr, K, Kd, q, &sa[m]);
-    if (asum)
+    if (p.w4)
+      quantizeRowInterleaved(p, xr, m, qa, sa, asum);
+    else
+      p.wt->quantizeRow(xr, K, Kd, q, &sa[m]);
+    if (asum && !p.w4)
       for (int64_t g = 0; g < p.l.numGroups; ++g) {
         int32_t s = 0;
         for (int64_t k = g * G; k < (g + 1) * G; ++k)
@@ -159,6 +196,8 @@ const W8A8KernelTable &llmc::rt::kern::w8a8KernelsFor(const KernelTable &kt) {
   const std::string name = kt.name;
   if (name.rfind("avx512", 0) == 0 && w8a8VnniSupported())
     return *w8a8Avx512VnniKernels();
+  if (name.rfind("avx512", 0) == 0 && kernelsSupported("avx512") && w8a8Avx512BwKernels())
+    return *w8a8Avx512BwKernels();
   if (name != "generic" && kernelsSupported("avx2") && w8a8Avx2Kernels())
     return *w8a8Avx2Kernels();
   return *w8a8GenericKernels();
@@ -176,8 +215,11 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
                                                  int32_t flags, float rmsEps) {
   const int64_t M = x->sizes[0];
   const bool gated = flags & packed::kSwiGLU;
-  if (bits != 8)
-    failCall(kFn, "int8 activations need int8 weights (got bits=%d)", bits);
+  if (bits != 8 && bits != 4)
+    failCall(kFn, "int8 activations need int8 or int4 weights (got bits=%d)", bits);
+  if (bits == 4)
+    if (std::string e = quant::w4a8Unsupported(quant::Scheme{bits, group, symmetric != 0}); !e.empty())
+      failCall(kFn, "%s", e.c_str());
   if (x->sizes[1] != K)
     failCall(kFn, "x is [%lld, %lld] but K=%lld", (long long)M, (long long)x->sizes[1], (long long)K);
   if (y->sizes[0] != M || y->sizes[1] != N)
@@ -224,6 +266,8 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
   p.scales = scales->data();
   p.zeros = symmetric ? nullptr : zeros->data();
   p.gated = gated;
+  p.w4 = bits == 4;
+  p.nb = p.w4 ? quant::actBlocks(l.paddedK) : 1;
   p.M = M;
   p.K = K;
   p.N = N;
@@ -242,11 +286,13 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
   static thread_local std::vector<int32_t> asumBuf;
   if (qaBuf.size() < size_t(M * l.paddedK))
     qaBuf.resize(M * l.paddedK);
-  if (saBuf.size() < size_t(M))
-    saBuf.resize(M);
-  const bool needSums = !symmetric || p.wt->needsSums;
-  if (needSums && asumBuf.size() < size_t(M * l.numGroups))
-    asumBuf.resize(M * l.numGroups);
+  // W4A8: a scale and a sum per block (the tile uses the codes uncentered).
+  const int64_t scalesPerRow = p.w4 ? p.nb : 1, sumsPerRow = p.w4 ? p.nb : l.numGroups;
+  if (saBuf.size() < size_t(M * scalesPerRow))
+    saBuf.resize(M * scalesPerRow);
+  const bool needSums = p.w4 || !symmetric || p.wt->needsSums;
+  if (needSums && asumBuf.size() < size_t(M * sumsPerRow))
+    asumBuf.resize(M * sumsPerRow);
   if ((flags & packed::kRMSNorm) && rmsBuf.size() < size_t(M))
     rmsBuf.resize(M);
   int8_t *qa = qaBuf.data();

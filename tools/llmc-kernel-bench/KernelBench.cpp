@@ -2,8 +2,8 @@
 //
 // Times the packed f32 / bf16 linear kernels, the weight-quantized int8 /
 // int4 ones (llmc_rt_linear_quant: symmetric, group 32, like llama.cpp's
-// Q8_0 / Q4_0; GB/s counts codes + fp16 scales; w8a8: the same int8 weights
-// with int8 activations, llmc_rt_linear_w8a8), the pruned sparse ones
+// Q8_0 / Q4_0; GB/s counts codes + fp16 scales; w8a8 / w4a8: the same int8 /
+// int4 weights with int8 activations, llmc_rt_linear_w8a8), the pruned sparse ones
 // (sp24: 2:4, sp50: 50% unstructured, sp24q4: 2:4 with int4 values; GB/s
 // counts the compressed bytes, GFLOP/s the dense-equivalent 2*M*K*N) and
 // the old naive linear
@@ -133,7 +133,7 @@ struct Options {
   std::vector<std::string> models{"smollm2", "tinyllama"};
   std::vector<int64_t> ms{1, 128, 512};
   std::vector<int> threads{1, 2};
-  std::vector<std::string> kernels{"naive", "f32", "bf16", "int8", "w8a8", "int4",
+  std::vector<std::string> kernels{"naive", "f32", "bf16", "int8", "w8a8", "int4", "w4a8",
                                        "sp24", "sp50", "sp24q4"};
   double minTime = 0.25;
   int64_t coldBytes = int64_t(256) << 20;
@@ -261,7 +261,7 @@ void benchLinear(const Options &o) {
     QuantWeights wq[2];
     for (int b = 0; b < 2; ++b) {
       const int bits = b ? 4 : 8;
-      if (b ? !want("int4") : !want("int8") && !want("w8a8")) // w8a8 reads the int8 weights
+      if (b ? !want("int4") && !want("w4a8") : !want("int8") && !want("w8a8")) // wNa8 read the intN weights
         continue;
       std::string err;
       wq[b].l = quant::makeLayout(quant::Scheme{bits, 32, true}, K, NW, qnr, &err);
@@ -387,7 +387,7 @@ void benchLinear(const Options &o) {
             continue;
           uint8_t dummyZero = 0;
           auto zm = desc<uint8_t, 1>(&dummyZero, {1});
-          if (b || want("int8")) {
+          if (want(b ? "int4" : "int8")) {
             double t = timeIt(
                 [&](int i) {
                   auto cm = desc<uint8_t, 1>(const_cast<uint8_t *>(q.codes[i % q.codes.size()].data()),
@@ -400,7 +400,7 @@ void benchLinear(const Options &o) {
                 o.minTime);
             printRow(s, M, thr, b ? "int4" : "int8", t, flops, double(q.l.totalBytes()), o, o.peakF32);
           }
-          if (b || !want("w8a8"))
+          if (!want(b ? "w4a8" : "w8a8"))
             continue;
           double t = timeIt(
               [&](int i) {
@@ -408,11 +408,11 @@ void benchLinear(const Options &o) {
                                            {q.l.codeBytes()});
                 auto sm = desc<uint16_t, 1>(const_cast<uint16_t *>(q.scales[i % q.codes.size()].data()),
                                             {q.l.numParams()});
-                _mlir_ciface_llmc_rt_linear_w8a8(&xm, &cm, &sm, &zm, &none, &noneRes, &ym, K, N, qnr, 8, 32, 1,
-                                                 flags, 1e-5f);
+                _mlir_ciface_llmc_rt_linear_w8a8(&xm, &cm, &sm, &zm, &none, &noneRes, &ym, K, N, qnr,
+                                                 q.l.scheme.bits, 32, 1, flags, 1e-5f);
               },
               o.minTime);
-          printRow(s, M, thr, "w8a8", t, flops, double(q.l.totalBytes()), o, o.peakF32);
+          printRow(s, M, thr, b ? "w4a8" : "w8a8", t, flops, double(q.l.totalBytes()), o, o.peakF32);
         }
         for (int f = 0; f < 3; ++f) {
           SparseWeights &sw = wsp[f];
@@ -598,7 +598,7 @@ void usage() {
       "  --models smollm2,tinyllama   model shapes (default both)\n"
       "  --m 1,128,512                rows (tokens) per call\n"
       "  --threads 1,2                thread counts\n"
-      "  --kernels naive,f32,bf16,int8,w8a8,int4,sp24,sp50,sp24q4  linear kernels to time\n"
+      "  --kernels naive,f32,bf16,int8,w8a8,int4,w4a8,sp24,sp50,sp24q4  linear kernels to time\n"
       "                               (sp24: 2:4 pruned f32, sp50: 50%% unstructured f32,\n"
       "                               sp24q4: 2:4 with int4 values, one scale per 32 k)\n"
       "  --shape NAME                 only layers whose name contains NAME (e.g. 'lm head')\n"

@@ -7,6 +7,7 @@
 #include "llmc/Codegen/Pipeline.h"
 #include "llmc/Importer/ONNXImporter.h"
 #include "llmc/InitAll.h"
+#include "llmc/QuantLayout.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -90,7 +91,8 @@ cl::opt<std::string> quantize(
     cl::desc("Quantize linear-layer weights: int8|int4[,group=32|64|128][,sym|asym]"
              "[,method=rtn|gptq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head]"
              "[,act=f32|int8] (act=f32: weight-only, the default; act=int8 (or w8a8 = int8,act=int8): "
-             "int8 activations quantized per token at run time, int8 weights only; gptq needs "
+             "int8 activations quantized at run time, per token for int8 weights (W8A8), per token "
+             "and block of 32 for int4 weights (W4A8: group 0 or a multiple of 32); gptq needs "
              "--calibration)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> sparsity(
@@ -102,10 +104,11 @@ cl::opt<std::string> sparsity(
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> kvCache(
     "kv-cache",
-    cl::desc("Element type of the KV cache: f32 (default) or int8 (each cached K/V row, one "
+    cl::desc("Element type of the KV cache: f32 (default), int8 (each cached K/V row, one "
              "token and KV head, stored as D int8 codes + one f32 scale = max|x|/127; ~3.8x "
-             "less KV memory at head size 64; docs/Quantization.md#kv-cache)"),
-    cl::value_desc("f32|int8"), cl::init("f32"), cl::sub(compileCmd), cl::cat(cat));
+             "less KV memory at head size 64) or bf16 (each value rounded to bf16; 2x less "
+             "KV memory; docs/Quantization.md#kv-cache)"),
+    cl::value_desc("f32|int8|bf16"), cl::init("f32"), cl::sub(compileCmd), cl::cat(cat));
 enum class Logits { All, Last };
 cl::opt<Logits> logits(
     "logits", cl::desc("Positions whose logits the library computes (default all)"),
@@ -354,8 +357,9 @@ int runCompile() {
       errs() << "llmc: --quantize needs int8 or int4\n";
       return 2;
     }
-    if (popts.quantActBits && popts.quantBits != 8) {
-      errs() << "llmc: --quantize=...,act=int8 (W8A8) needs int8 weights, not int4\n";
+    if (popts.quantActBits && popts.quantBits == 4 && popts.quantGroup % llmc::quant::kActBlock != 0) {
+      errs() << "llmc: --quantize=int4,...,act=int8 (W4A8) needs group=0 (per channel) or a multiple of "
+             << llmc::quant::kActBlock << ", got group=" << popts.quantGroup << "\n";
       return 2;
     }
     if (noKernels || noRaise) {
@@ -387,8 +391,8 @@ int runCompile() {
     // (round to nearest here) sees only the layers left dense.
     popts.quantCalibration.clear();
   }
-  if (kvCache != "f32" && kvCache != "int8") {
-    errs() << "llmc: unknown --kv-cache type '" << kvCache << "' (expected f32 or int8)\n";
+  if (kvCache != "f32" && kvCache != "int8" && kvCache != "bf16") {
+    errs() << "llmc: unknown --kv-cache type '" << kvCache << "' (expected f32, int8 or bf16)\n";
     return 2;
   }
   if (kvCache != "f32" && (noKernels || noRaise)) {

@@ -33,10 +33,13 @@ static bool dimsCompatible(int64_t a, int64_t b) {
 /// Optional `rope(cos, sin)` operands (llmc-fuse-rope): both or neither, f32,
 /// broadcasting (dims of size 1, aligned right) to each tensor of `targets`
 /// ([..., D] with D even).
-/// KV-cache rows (--kv-cache=int8): f32 [.., D] or int8 [.., D + 4], the
-/// last 4 bytes of an int8 row holding its f32 scale (runtime/kernels/KVQuant.h).
+/// KV-cache rows (--kv-cache=int8|bf16): f32 [.., D], int8 [.., D + 4], the
+/// last 4 bytes of an int8 row holding its f32 scale (runtime/kernels/KVQuant.h),
+/// or bf16 [.., D].
 static bool isInt8KV(RankedTensorType t) { return t.getElementType().isInteger(8); }
-static bool isKVRowType(RankedTensorType t) { return t.getElementType().isF32() || isInt8KV(t); }
+static bool isKVRowType(RankedTensorType t) {
+  return t.getElementType().isF32() || isInt8KV(t) || t.getElementType().isBF16();
+}
 /// The head size D stored in a KV row type (dynamic stays dynamic).
 static int64_t kvHeadDim(RankedTensorType t) {
   int64_t d = t.getShape().back();
@@ -160,12 +163,15 @@ LogicalResult QuantizedLinearOp::verify() {
   if (ShapedType::isDynamic(k) || ShapedType::isDynamic(n))
     return emitOpError("needs static K and N");
   llmc::quant::Scheme scheme{int(getBits()), int64_t(getGroup()), getSymmetric()};
-  // W8A8 has kernels for int8 weights only (runtime/kernels/W8A8Linear.cpp).
+  // Int8 activations have kernels for int8 weights (W8A8) and for int4
+  // weights whose groups are whole activation blocks (W4A8,
+  // runtime/kernels/W8A8Linear.cpp).
   if (uint64_t act = getActBits()) {
     if (act != 8)
       return emitOpError("act_bits must be 0 (f32 activations) or 8 (int8), got ") << act;
-    if (getBits() != 8)
-      return emitOpError("act_bits = 8 needs int8 weights (bits = 8), got bits = ") << getBits();
+    if (getBits() == 4)
+      if (std::string e = llmc::quant::w4a8Unsupported(scheme); !e.empty())
+        return emitOpError("act_bits = 8: ") << e;
   }
   int64_t nw = getGated() ? 2 * n : n;
   if (getGated() && n % int64_t(getPanel()) != 0)
@@ -199,7 +205,8 @@ LogicalResult PagedAttentionOp::verify() {
     if (!t.getElementType().isF32())
       return emitOpError("query, key and value must be f32");
   if (!isKVRowType(kp) || kp.getElementType() != vp.getElementType())
-    return emitOpError("the pools must both be f32 or both int8 (rows of D codes + a 4-byte scale)");
+    return emitOpError("the pools must both be f32, both int8 (rows of D codes + a 4-byte "
+                       "scale) or both bf16");
   int64_t h = q.getShape()[1], kvh = k.getShape()[1];
   if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(kvh) &&
       (kvh == 0 || h % kvh != 0))
@@ -308,9 +315,11 @@ LogicalResult AttentionOp::verify() {
       (kvh == 0 || h % kvh != 0))
     return emitOpError("query heads (") << h
            << ") must be a multiple of key/value heads (" << kvh << ")";
-  // Keys/values are f32, or both int8 cache rows (--kv-cache=int8).
-  if (isInt8KV(k) != isInt8KV(v) || !isKVRowType(k) || !isKVRowType(v))
-    return emitOpError("key and value must both be f32 or both int8 KV-cache rows");
+  // Keys/values are f32, or both int8 / both bf16 cache rows (--kv-cache).
+  if (k.getElementType() != v.getElementType() || !isKVRowType(k))
+    return emitOpError("key and value must both be f32, both int8 or both bf16 KV-cache rows");
+  if (!k.getElementType().isF32() && !q.getElementType().isF32())
+    return emitOpError("int8 / bf16 KV-cache rows need an f32 query");
   if (!dimsCompatible(q.getShape()[3], kvHeadDim(k)))
     return emitOpError("query and key head sizes differ");
   if (getResult().getType() != RankedTensorType::get(
@@ -333,6 +342,13 @@ LogicalResult KVCacheAppendOp::verify() {
         past.getShape()[3] != result.getShape()[3])
       return emitOpError("an int8 cache slot [B, KVH, T, D + 4] takes f32 rows [B, KVH, S, D] "
                          "along axis 2");
+  } else if (past.getElementType().isBF16() && upd.getElementType().isF32()) {
+    // --kv-cache=bf16: f32 rows rounded to bf16 as they are stored.
+    if (past.getRank() != 4 || getAxis() != 2 || upd.getRank() != 4 ||
+        !dimsCompatible(past.getShape()[3], upd.getShape()[3]) ||
+        past.getShape()[3] != result.getShape()[3])
+      return emitOpError("a bf16 cache slot [B, KVH, T, D] takes f32 rows [B, KVH, S, D] along "
+                         "axis 2");
   }
   return verifyRope(*this, getCos(), getSin(), {cast<RankedTensorType>(getUpdate().getType())});
 }

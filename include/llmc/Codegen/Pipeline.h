@@ -57,8 +57,8 @@ struct PipelineOptions {
   bool pruneNormGain = false;
   /// Compute the `logits` output for the last position only.
   bool logitsLast = false;
-  /// Element type of the KV cache rows (llmc-quantize-kv-cache): "f32" or
-  /// "int8" (D codes + a f32 scale per token and KV head).
+  /// Element type of the KV cache rows (llmc-quantize-kv-cache): "f32",
+  /// "int8" (D codes + a f32 scale per token and KV head) or "bf16".
   std::string kvCache = "f32";
   /// Add the `llmc_step` entry (ragged batch over a paged KV cache) to
   /// decoders with a KV cache (llmc-batch-step; `llmc serve` uses it).

@@ -199,22 +199,23 @@ def PlanMemory : Pass<"llmc-plan-memory", "mlir::ModuleOp"> {
 }
 
 def QuantizeKVCache : Pass<"llmc-quantize-kv-cache", "mlir::ModuleOp"> {
-  let summary = "Store the KV cache as int8 rows with a per-token, per-head scale";
+  let summary = "Store the KV cache as int8 rows with a per-token, per-head scale, or as bf16";
   let description = [{
     With `dtype=int8`, every KV-cache slot of @main (`llmc.cache_slot`,
     [B, KVH, T, D] f32) becomes [B, KVH, T, D + 4] i8: each row (one token,
     one KV head) holds D symmetric int8 codes (scale = max|x| / 127) and the
-    4 bytes of its f32 scale. `llm.kv_cache_append` results and the
-    `present.*` outputs take that type, and the attention ops read it (the
-    kernels quantize new rows where they store them and dequantize in
-    registers). `onnx.Shape` reads of a slot keep reporting D. Runs before
+    4 bytes of its f32 scale. With `dtype=bf16` it becomes [B, KVH, T, D]
+    bf16 (each value rounded to nearest even). `llm.kv_cache_append` results
+    and the `present.*` outputs take that type, and the attention ops read it
+    (the kernels quantize or round new rows where they store them and widen
+    them in registers). `onnx.Shape` reads of a slot keep reporting D. Runs before
     llmc-batch-step, whose pools inherit the row type. `dtype=f32` (the
     default) leaves the module alone; a slot read by anything else is an
     error.
   }];
   let options = [
     Option<"dtype", "dtype", "std::string", /*default=*/"\"f32\"",
-           "Element type of the cached K/V rows: f32 or int8">,
+           "Element type of the cached K/V rows: f32, int8 or bf16">,
   ];
   let dependentDialects = ["llmc::llm::LLMDialect", "mlir::arith::ArithDialect"];
 }
@@ -272,9 +273,11 @@ def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
     (reusing the head's tensors when the head's weight is the table
     transposed and has the same scheme). `report` gets a JSON list of the
     choices (name, shape, scheme, bytes, relative output error on the
-    calibration data). `act-bits=8` marks every int8 linear W8A8
-    (`act_bits = 8`: int8 activations quantized per token at run time);
-    it needs bits=8 (an int4 LM head stays weight-only). Gated linears
+    calibration data). `act-bits=8` marks every quantized linear
+    `act_bits = 8` (int8 activations quantized at run time): int8 weights
+    per token (W8A8), int4 weights per token and block of 32 k (W4A8; the
+    group must be 0 or a multiple of 32, else an error, except that an
+    int4 LM head of a bits=8 compile then stays weight-only). Gated linears
     whose width is not a multiple of the
     panel, packed and non-constant weights are left alone. Runs before
     llmc-pack-weights (which packs what is left).
@@ -303,7 +306,7 @@ def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
     Option<"damp", "damp", "double", /*default=*/"0.01",
            "GPTQ: damping added to diag(H), relative to its mean">,
     Option<"actBits", "act-bits", "int64_t", /*default=*/"0",
-           "8: int8 activations (W8A8, act_bits on every int8 linear); 0: f32">
+           "8: int8 activations (W8A8 / W4A8, act_bits on every quantized linear); 0: f32">
   ];
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }

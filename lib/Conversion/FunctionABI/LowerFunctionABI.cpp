@@ -73,7 +73,9 @@ SmallVector<std::string> dimSymbols(StringRef expr) {
 /// rotary(x) with the tables (rank <= 4, broadcasting) as 4-D views. With an
 /// int8 `dst` (--kv-cache=int8) it calls llmc_rt_kv_store_q8(x, cos, sin,
 /// dst, rope, interleaved) instead, which quantizes the (rotated if cos is
-/// set; x stands in for absent tables) rows into codes + a scale.
+/// set; x stands in for absent tables) rows into codes + a scale, and with a
+/// bf16 `dst` (--kv-cache=bf16) llmc_rt_kv_store_bf16 (same arguments),
+/// which rounds them to bf16.
 void storeRows(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value dst,
                bool interleaved) {
   auto f32 = b.getF32Type();
@@ -82,7 +84,8 @@ void storeRows(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value 
         RankedTensorType::get(SmallVector<int64_t>(4, ShapedType::kDynamic), et));
   };
   auto any4 = anyOf(f32);
-  const bool q8 = cast<MemRefType>(dst.getType()).getElementType().isInteger(8);
+  const Type dstElement = cast<MemRefType>(dst.getType()).getElementType();
+  const bool q8 = dstElement.isInteger(8), bf16 = dstElement.isBF16();
   const bool rope = bool(cos);
   if (!rope)
     cos = sin = x;
@@ -103,12 +106,13 @@ void storeRows(OpBuilder &b, Location loc, Value x, Value cos, Value sin, Value 
   };
   SmallVector<Value> args{
       view4(x), view4(cos), view4(sin),
-      memref::CastOp::create(b, loc, q8 ? anyOf(b.getI8Type()) : any4, dst).getResult()};
-  if (q8)
+      memref::CastOp::create(b, loc, anyOf(dstElement), dst).getResult()};
+  if (q8 || bf16)
     args.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), rope));
   args.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), interleaved));
   auto module = dst.getParentRegion()->getParentOfType<ModuleOp>();
-  StringRef name = q8 ? "llmc_rt_kv_store_q8" : "llmc_rt_rope_store_f32";
+  StringRef name =
+      q8 ? "llmc_rt_kv_store_q8" : (bf16 ? "llmc_rt_kv_store_bf16" : "llmc_rt_rope_store_f32");
   auto fn = module.lookupSymbol<func::FuncOp>(name);
   if (!fn) {
     OpBuilder mb(module.getBodyRegion());
@@ -245,14 +249,17 @@ struct LowerFunctionABIPass
         offs[axis] = pLen;
         subSizes[axis] = sLen;
         auto region = memref::SubViewOp::create(b, loc, full, offs, subSizes, ones);
-        const bool q8 = pastType.getElementType().isInteger(8);
-        if (append.getCos() || q8) {
+        // --kv-cache=int8 / bf16: f32 rows into a slot of int8 / bf16 rows.
+        const bool narrow = pastType.getElementType().isInteger(8) ||
+                            (pastType.getElementType().isBF16() &&
+                             cast<RankedTensorType>(upd.getType()).getElementType().isF32());
+        if (append.getCos() || narrow) {
           // llmc-fuse-rope: the new keys are rotated on their way into the
           // free rows (runtime/kernels/RopeStore.cpp), never materialized;
-          // --kv-cache=int8: the new rows are quantized on their way in
-          // (runtime/kernels/KVCacheStore.cpp).
+          // --kv-cache=int8 / bf16: the new rows are quantized or rounded on
+          // their way in (runtime/kernels/KVCacheStore.cpp).
           if (rank != 4) {
-            append.emitError("a rotating or int8 KV-cache append needs a 4-D cache slot");
+            append.emitError("a rotating, int8 or bf16 KV-cache append needs a 4-D cache slot");
             ok = false;
             continue;
           }

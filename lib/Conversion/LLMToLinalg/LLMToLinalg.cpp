@@ -334,6 +334,14 @@ Value ropeTable4(PatternRewriter &rw, Location loc, Value t) {
   return reshapeTo(rw, loc, t, RankedTensorType::get(shape, tt.getElementType()), dims);
 }
 
+/// The part of an attention kernel's name that says how K/V rows are stored:
+/// "" (f32), "kv8_" (--kv-cache=int8) or "kvbf16_" (--kv-cache=bf16).
+StringRef kvRowsInfix(Type rowElement) {
+  if (rowElement.isInteger(8))
+    return "kv8_";
+  return rowElement.isBF16() ? "kvbf16_" : "";
+}
+
 struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
   AttentionLowering(MLIRContext *ctx, bool useKernels)
       : OpRewritePattern(ctx), useKernels(useKernels) {}
@@ -371,11 +379,13 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
       }
     }
     // --kv-cache=int8: keys/values are int8 cache rows [.., D + 4]
-    // (runtime/kernels/KVQuant.h), read by the _kv8 kernels only.
+    // (runtime/kernels/KVQuant.h), read by the _kv8 kernels only; bf16 rows
+    // (--kv-cache=bf16) by the _kvbf16 kernels only.
     auto vt = cast<RankedTensorType>(op.getValue().getType());
     const bool kv8 = vt.getElementType().isInteger(8);
-    if (kv8 && !useKernels)
-      return rw.notifyMatchFailure(op, "int8 KV-cache rows need the runtime kernels");
+    const StringRef rows = kvRowsInfix(vt.getElementType());
+    if (!rows.empty() && !useKernels)
+      return rw.notifyMatchFailure(op, "int8 / bf16 KV-cache rows need the runtime kernels");
     SmallVector<Value> dims;
     for (int64_t i = 0; i < 3; ++i)
       dims.push_back(dimOf(rw, loc, op.getQuery(), i));
@@ -406,8 +416,7 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
             arith::ConstantIntOp::create(rw, loc, rw.getI32Type(), op.getRopeInterleaved());
         SmallVector<Value> args{cast(qb), cast(kb), cast(vb), cast(mb), cast(cb), cast(sb),
                                 cast(alloc), hasMask, causal, scale, interleaved};
-        auto fn = declareKernel(module,
-                                kv8 ? "llmc_rt_attention_kv8_rope_f32" : "llmc_rt_attention_rope_f32",
+        auto fn = declareKernel(module, ("llmc_rt_attention_" + rows + "rope_f32").str(),
                                 llvm::map_to_vector(args, [](Value v) { return v.getType(); }));
         func::CallOp::create(rw, loc, fn, args);
         rw.replaceOp(op, bufferization::ToTensorOp::create(rw, loc, outType, alloc, true, true));
@@ -415,8 +424,7 @@ struct AttentionLowering : public OpRewritePattern<llm::AttentionOp> {
       }
       SmallVector<Type> argTypes{any4, kvAny4, kvAny4, any4, any4, rw.getI32Type(),
                                  rw.getI32Type(), rw.getF32Type()};
-      auto fn = declareKernel(module, kv8 ? "llmc_rt_attention_kv8_f32" : "llmc_rt_attention_f32",
-                              argTypes);
+      auto fn = declareKernel(module, ("llmc_rt_attention_" + rows + "f32").str(), argTypes);
       func::CallOp::create(rw, loc, fn,
                            ValueRange{cast(qb), cast(kb), cast(vb), cast(mb), cast(alloc),
                                       hasMask, causal, scale});
@@ -662,14 +670,15 @@ struct PagedAttentionLowering : public OpRewritePattern<llm::PagedAttentionOp> {
                             cast(anyShapeType(2, i32), asBuffer(rw, loc, op.getBlockTables())),
                             cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqStarts())),
                             cast(anyShapeType(1, i32), asBuffer(rw, loc, op.getSeqPositions()))};
-    // --kv-cache=int8 pools: the _kv8 kernels quantize the new rows as they
-    // store them and read int8 rows (runtime/kernels/KVQuant.h).
-    const bool kv8 =
-        llvm::cast<RankedTensorType>(op.getKeyPool().getType()).getElementType().isInteger(8);
-    StringRef kernel = kv8 ? "llmc_rt_paged_attention_kv8_f32" : "llmc_rt_paged_attention_f32";
+    // --kv-cache=int8 / bf16 pools: the _kv8 / _kvbf16 kernels quantize or
+    // round the new rows as they store them and read those rows
+    // (runtime/kernels/KVQuant.h).
+    const StringRef rows =
+        kvRowsInfix(llvm::cast<RankedTensorType>(op.getKeyPool().getType()).getElementType());
+    std::string kernel = ("llmc_rt_paged_attention_" + rows + "f32").str();
     if (op.getCos()) {
       // llmc-fuse-rope: keys rotated as they are stored, queries as loaded.
-      kernel = kv8 ? "llmc_rt_paged_attention_kv8_rope_f32" : "llmc_rt_paged_attention_rope_f32";
+      kernel = ("llmc_rt_paged_attention_" + rows + "rope_f32").str();
       args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getCos()))));
       args.push_back(cast(any4, asBuffer(rw, loc, ropeTable4(rw, loc, op.getSin()))));
     }

@@ -1,11 +1,12 @@
 // RUN: llmc-opt %s --split-input-file --verify-diagnostics
 
-// act_bits = 8 (W8A8) has kernels for int8 weights only.
-func.func @int4_weights(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {
+// act_bits = 8 with int4 weights (W4A8) needs groups of whole 32-k
+// activation blocks (or per channel).
+func.func @int4_group8(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {
   %c = arith.constant dense<136> : tensor<8xui8>
   %s = arith.constant dense<15360> : tensor<2xi16>
-  // expected-error @+1 {{act_bits = 8 needs int8 weights (bits = 8), got bits = 4}}
-  %y = llm.quantized_linear %x, %c, %s {act_bits = 8 : i64, bits = 4 : i64, group = 0 : i64, panel = 2 : i64} : (tensor<?x8xf32>, tensor<8xui8>, tensor<2xi16>) -> tensor<?x2xf32>
+  // expected-error @+1 {{act_bits = 8: W4A8 needs an int4 group that is a multiple of 32 (or per channel), got group 8}}
+  %y = llm.quantized_linear %x, %c, %s {act_bits = 8 : i64, bits = 4 : i64, group = 8 : i64, panel = 2 : i64} : (tensor<?x8xf32>, tensor<8xui8>, tensor<2xi16>) -> tensor<?x2xf32>
   return %y : tensor<?x2xf32>
 }
 

@@ -21,6 +21,21 @@ func.func @w8a8(%x: tensor<?x8xf32>, %r: tensor<?x2xf32>) -> tensor<?x2xf32> {
 
 // -----
 
+// int4 weights (W4A8, per channel here) call the same kernel with bits = 4.
+// CHECK-LABEL: func.func @w4a8
+// CHECK-DAG: %[[BITS4:.*]] = arith.constant 4 : i32
+// CHECK: call @llmc_rt_linear_w8a8({{.*}}, %[[BITS4]], {{.*}})
+// CHECK-NOT: llmc_rt_linear_quant
+// CHECK: // -----
+func.func @w4a8(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {
+  %c = arith.constant dense<136> : tensor<8xui8>
+  %s = arith.constant dense<15360> : tensor<2xi16>
+  %y = llm.quantized_linear %x, %c, %s {act_bits = 8 : i64, bits = 4 : i64, group = 0 : i64, panel = 2 : i64} : (tensor<?x8xf32>, tensor<8xui8>, tensor<2xi16>) -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @weight_only
 // CHECK: call @llmc_rt_linear_quant(
 func.func @weight_only(%x: tensor<?x8xf32>) -> tensor<?x2xf32> {

@@ -36,7 +36,7 @@ func.func @main(%q: tensor<1x2x?x4xf32>,
 
 // The verifiers of hand-written int8 cache IR.
 func.func @mixed(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x5x8xi8>, %v: tensor<1x2x5x4xf32>) -> tensor<1x2x3x4xf32> {
-  // expected-error @+1 {{key and value must both be f32 or both int8 KV-cache rows}}
+  // expected-error @+1 {{key and value must both be f32, both int8 or both bf16 KV-cache rows}}
   %o = llm.attention %q, %k, %v {causal = true, scale = 0.5 : f32} : (tensor<1x2x3x4xf32>, tensor<1x2x5x8xi8>, tensor<1x2x5x4xf32>) -> tensor<1x2x3x4xf32>
   return %o : tensor<1x2x3x4xf32>
 }

@@ -1,11 +1,13 @@
 // W8A8 in llmc-quantize-weights (act-bits=8): every int8 linear gets
 // act_bits = 8 (int8 activations quantized per token at run time); an int4
-// LM head stays weight-only; the report names the scheme "...-a8".
+// LM head whose group is not whole W4A8 blocks (8 here) stays weight-only,
+// with a note in the report; the report names the scheme "...-a8".
+// (int4 weights with act-bits=8, W4A8: quantize-w4a8.mlir.)
 // RUN: llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 act-bits=8 panel=2 report=%t.json}))' | FileCheck %s
 // RUN: FileCheck %s --check-prefix=REPORT < %t.json
-// RUN: llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 act-bits=8 group=8 symmetric=false panel=2 lm-head=int4}))' | FileCheck %s --check-prefix=HEAD4
+// RUN: llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 act-bits=8 group=8 symmetric=false panel=2 lm-head=int4 report=%t.head4.json}))' | FileCheck %s --check-prefix=HEAD4
+// RUN: FileCheck %s --check-prefix=HEAD4-REPORT < %t.head4.json
 // RUN: llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 panel=2}))' | FileCheck %s --check-prefix=WONLY
-// RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=4 act-bits=8}))' 2>&1 | FileCheck %s --check-prefix=INT4
 // RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 act-bits=4}))' 2>&1 | FileCheck %s --check-prefix=BITS
 
 // CHECK-LABEL: func.func @main
@@ -20,7 +22,8 @@
 // Without act-bits the attribute is absent (0, weight-only).
 // WONLY-NOT: act_bits
 
-// INT4: act-bits=8 (W8A8) needs int8 weights (bits=8), got bits=4
+// HEAD4-REPORT: "note": "weight-only: W4A8 needs an int4 group that is a multiple of 32 (or per channel), got group 8"
+// HEAD4-REPORT: "scheme": "int4-g8-asym"
 // BITS: act-bits must be 0 (f32 activations) or 8, got 4
 func.func @main(%x: tensor<?x4xf32>, %r: tensor<?x2xf32>) -> (tensor<?x8xf32> {llmc.name = "logits"}) {
   %w = arith.constant dense<[[127.0, -127.0], [0.0, 1.0], [-127.0, 2.0], [64.0, 3.0]]> : tensor<4x2xf32>

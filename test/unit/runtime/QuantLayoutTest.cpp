@@ -519,4 +519,69 @@ TEST(QuantActivations, IntegerLinearMatchesDequantizedProduct) {
   }
 }
 
+//===--- activations per block (W4A8) ---------------------------------------===//
+
+TEST(QuantActivations, PerBlockScalesAndPadding) {
+  // K = 40 padded to 48: block 0 = k 0..31 (amax 2), block 1 = k 32..47, of
+  // which 32..39 are x (amax 127: q = x, ties to even) and 40..47 padding.
+  const int64_t K = 40, Kd = 48;
+  std::vector<float> x(K, 0.f);
+  x[0] = 2.f;
+  x[1] = -1.f; // -63.5 -> -64
+  x[5] = 0.5f; // 31.75 -> 32
+  x[32] = 127.f;
+  x[33] = 2.5f;
+  x[34] = -3.5f;
+  std::vector<int8_t> qa(Kd, 99);
+  std::vector<float> sa(2);
+  ASSERT_EQ(q::actBlocks(Kd), 2);
+  q::quantizeActivationsPerBlock(x.data(), 1, K, K, Kd, qa.data(), sa.data());
+  EXPECT_EQ(sa[0], 2.f / 127.f);
+  EXPECT_EQ(sa[1], 1.f);
+  std::vector<int8_t> want(Kd, 0);
+  want[0] = 127, want[1] = -64, want[5] = 32, want[32] = 127, want[33] = 2, want[34] = -4;
+  EXPECT_EQ(qa, want);
+}
+
+TEST(QuantActivations, W4A8SchemesAccepted) {
+  EXPECT_EQ(q::w4a8Unsupported({4, 0, true}), "");
+  EXPECT_EQ(q::w4a8Unsupported({4, 32, false}), "");
+  EXPECT_EQ(q::w4a8Unsupported({4, 128, true}), "");
+  EXPECT_NE(q::w4a8Unsupported({4, 16, true}), "");
+  EXPECT_NE(q::w4a8Unsupported({4, 48, true}), "");
+  EXPECT_NE(q::w4a8Unsupported({8, 32, true}), "");
+}
+
+// referenceLinearW4A8 is the product of the dequantized weights and the
+// dequantized activations (sa[block] * qa), for per-channel (K 150: padded
+// to 152, last block 24 k) and grouped schemes.
+TEST(QuantActivations, W4A8LinearMatchesDequantizedProduct) {
+  const int64_t M = 3, K = 150, N = 21;
+  std::vector<float> w = randomWeights(K * N, 31), x = randomWeights(M * K, 32, 1.f);
+  for (auto [bits, group, sym] : {RoundTripCase{4, 0, true}, RoundTripCase{4, 0, false},
+                                  RoundTripCase{4, 32, true}, RoundTripCase{4, 64, false}}) {
+    Quantized r = quantize(w, {bits, group, sym}, K, N, 8);
+    std::vector<float> wd = dequantized(r);
+    const int64_t Kd = r.l.paddedK, nb = q::actBlocks(Kd);
+    std::vector<int8_t> qa(M * Kd);
+    std::vector<float> sa(M * nb), y(M * N);
+    q::quantizeActivationsPerBlock(x.data(), M, K, K, Kd, qa.data(), sa.data());
+    q::referenceLinearW4A8(qa.data(), sa.data(), M, r.l, r.codes.data(), r.scales.data(), r.zeros.data(),
+                           y.data());
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double want = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          // Each activation within half a step of its block's grid.
+          const double s = sa[m * nb + k / q::kActBlock];
+          ASSERT_LE(std::fabs(x[m * K + k] - s * qa[m * Kd + k]), s * 0.5 * (1 + 1e-5));
+          double t = s * qa[m * Kd + k] * wd[k * N + n];
+          want += t;
+          mag += std::fabs(t);
+        }
+        ASSERT_NEAR(y[m * N + n], want, 1e-5 * mag + 1e-7) << "g" << group << (sym ? " sym" : " asym") << " m" << m;
+      }
+  }
+}
+
 } // namespace

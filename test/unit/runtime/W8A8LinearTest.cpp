@@ -5,7 +5,9 @@
 // AVX-512 VNNI where the CPU has it, and the VNNI code built for AVX2 with
 // vpdpbusd emulated), on decode and prefill row counts. The integer sums are exact in both, so the
 // tolerance only covers f32 rounding of the per-group accumulation and the
-// epilogue.
+// epilogue. W4A8 (int4 weights, activations per row and block of 32 k) runs
+// the same cases through the same entry point against
+// quantizeActivationsPerBlock + referenceLinearW4A8.
 #include "TestSupport.h"
 #include "api/MemRefDescriptor.h"
 #include "KernelVariants.h"
@@ -56,10 +58,16 @@ struct Case {
   bool colMajor = false; ///< x with strides {1, M}
   Rows rows = Rows::Random;
   unsigned seed = 5;
+  int bits = 8; ///< 4: W4A8
 };
 
+Case int4(Case c) {
+  c.bits = 4;
+  return c;
+}
+
 std::string describe(const Case &c) {
-  return "M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) + " N=" + std::to_string(c.N) +
+  return (c.bits == 4 ? "W4A8 M=" : "M=") + std::to_string(c.M) + " K=" + std::to_string(c.K) + " N=" + std::to_string(c.N) +
          " nr=" + std::to_string(c.nr) + " group=" + std::to_string(c.group) + (c.sym ? " sym" : " asym") +
          " flags=" + std::to_string(c.flags) + (c.alias ? " y==residual" : "") +
          (c.colMajor ? " x column-major" : "") + (c.rows == Rows::Special ? " special rows" : "") +
@@ -74,11 +82,22 @@ void checkQuantized(const Case &c, const quant::Layout &l, const std::vector<uin
   const int64_t M = c.M, K = c.K, N = c.N, Nw = l.N, Kd = l.paddedK;
   const bool gated = c.flags & packed::kSwiGLU;
   // The reference: quantized rows, integer linear layer, epilogue in double.
+  // W8A8: one scale per row; W4A8: per row and block of 32 k.
+  const bool w4 = c.bits == 4;
+  const int64_t nb = w4 ? quant::actBlocks(Kd) : 1;
   std::vector<int8_t> qa(M * Kd);
-  std::vector<float> sa(M), yq(M * Nw);
-  quant::quantizeActivationsPerToken(xContig.data(), M, K, K, Kd, qa.data(), sa.data());
-  quant::referenceLinearQuantized(qa.data(), sa.data(), M, l, codes.data(), scales.data(),
-                                  c.sym ? nullptr : zeros.data(), yq.data());
+  std::vector<float> sa(M * nb), yq(M * Nw);
+  if (w4) {
+    quant::quantizeActivationsPerBlock(xContig.data(), M, K, K, Kd, qa.data(), sa.data());
+    quant::referenceLinearW4A8(qa.data(), sa.data(), M, l, codes.data(), scales.data(),
+                               c.sym ? nullptr : zeros.data(), yq.data());
+  } else {
+    quant::quantizeActivationsPerToken(xContig.data(), M, K, K, Kd, qa.data(), sa.data());
+    quant::referenceLinearQuantized(qa.data(), sa.data(), M, l, codes.data(), scales.data(),
+                                    c.sym ? nullptr : zeros.data(), yq.data());
+  }
+  // The f32 sums the kernel rounds: per group (W8A8), per block (W4A8).
+  const int64_t sums = w4 ? nb + l.numGroups : l.numGroups;
   std::vector<float> wd(K * Nw);
   quant::dequantize(l, codes.data(), scales.data(), c.sym ? nullptr : zeros.data(), wd.data());
 
@@ -95,16 +114,17 @@ void checkQuantized(const Case &c, const quant::Layout &l, const std::vector<uin
       // |terms| of the f32 sums, for the rounding bound.
       double mg = 0, mu = 0;
       for (int64_t k = 0; k < K; ++k) {
-        mg += std::fabs(double(sa[m]) * qa[m * Kd + k] * wd[k * Nw + n]);
+        const double s = sa[m * nb + (w4 ? k / quant::kActBlock : 0)];
+        mg += std::fabs(s * qa[m * Kd + k] * wd[k * Nw + n]);
         if (gated)
-          mu += std::fabs(double(sa[m]) * qa[m * Kd + k] * wd[k * Nw + N + n]);
+          mu += std::fabs(s * qa[m * Kd + k] * wd[k * Nw + N + n]);
       }
       double a = rs * yq[m * Nw + n], u = gated ? rs * yq[m * Nw + N + n] : 0;
-      double err = rs * mg * (l.numGroups + 3) * eps32 * 2; // per-group f32 accumulation + scales
+      double err = rs * mg * (sums + 3) * eps32 * 2; // per-group f32 accumulation + scales
       if (c.flags & packed::kBias)
         a += bias[n];
       if (gated) {
-        double errU = rs * mu * (l.numGroups + 3) * eps32 * 2;
+        double errU = rs * mu * (sums + 3) * eps32 * 2;
         double s = a / (1 + std::exp(-a));
         err = err * 1.2 * std::fabs(u) + errU * (std::fabs(s) + 1e-3) + 8 * eps32 * std::fabs(s * u);
         a = s * u;
@@ -132,8 +152,8 @@ void checkQuantized(const Case &c, const quant::Layout &l, const std::vector<uin
   auto bm = desc<float, 1>(bias.data(), {N}, {1});
   auto ym = desc<float, 2>(y.data(), {M, N}, {N, 1});
   auto rm = c.alias ? ym : desc<float, 2>(res.data(), {M, N}, {N, 1});
-  _mlir_ciface_llmc_rt_linear_w8a8(&xm, &cm, &sm, &zm, &bm, &rm, &ym, K, N, int32_t(c.nr), 8, c.group, c.sym,
-                                   c.flags, 1e-5f);
+  _mlir_ciface_llmc_rt_linear_w8a8(&xm, &cm, &sm, &zm, &bm, &rm, &ym, K, N, int32_t(c.nr), c.bits, c.group,
+                                   c.sym, c.flags, 1e-5f);
   int bad = 0;
   for (int64_t i = 0; i < M * N && bad < 5; ++i)
     if (!(std::fabs(y[i] - ref[i]) <= tol[i])) {
@@ -164,7 +184,7 @@ void check(const Case &c) {
   const bool gated = c.flags & packed::kSwiGLU;
   const int64_t Nw = gated ? 2 * c.N : c.N;
   std::string err;
-  quant::Layout l = quant::makeLayout(quant::Scheme{8, c.group, c.sym}, c.K, Nw, c.nr, &err);
+  quant::Layout l = quant::makeLayout(quant::Scheme{c.bits, c.group, c.sym}, c.K, Nw, c.nr, &err);
   ASSERT_EQ(err, "");
   // Weights with an offset so asymmetric ranges are lopsided.
   auto w = randomVec(c.K * Nw, c.seed, -0.6f, 1.f);
@@ -175,7 +195,7 @@ void check(const Case &c) {
   checkQuantized(c, l, codes, scales, zeros, activations(c));
 }
 
-/// Parameter: the W8A8 ISA path ("generic", "avx2", "avx512-vnni"),
+/// Parameter: the W8A8 ISA path ("generic", "avx2", "avx512bw", "avx512-vnni"),
 /// selected through the f32 kernel table it goes with, or the emulated VNNI
 /// code ("avx512-vnni-emulated", forced, with the avx2 epilogue).
 class W8A8Linear : public ::testing::TestWithParam<const char *> {
@@ -189,6 +209,9 @@ protected:
     } else if (v == "avx512-vnni") {
       if (!kern::w8a8VnniSupported() || !selectKernels("avx512"))
         GTEST_SKIP() << "this CPU has no AVX512_VNNI";
+    } else if (v == "avx512bw") {
+      if (kern::w8a8VnniSupported() || !selectKernels("avx512"))
+        GTEST_SKIP() << "the AVX-512BW W4A8 kernels run on AVX-512 CPUs without VNNI";
     } else if (!selectKernels(GetParam())) {
       GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
     }
@@ -287,17 +310,110 @@ TEST_P(W8A8Linear, ExtremeCodesDoNotSaturate) {
   }
 }
 
+// W4A8: groups 32/64/128/per channel (K 77 and 200 per channel: a last
+// activation block of 16 and 8 k), sym/asym, decode and prefill row counts,
+// odd K and N, column tails.
+TEST_P(W8A8Linear, W4A8Schemes) {
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    for (bool sym : {true, false})
+      for (int group : {32, 64, 128, 0})
+        for (int64_t M : {1, 2, 3, 4, 5, 17})
+          for (int64_t nr : {16, 32, 12, 48}) {
+            check(int4({M, 77, 45, nr, group, sym}));
+            check(int4({M, 200, 70, nr, group, sym, 0, false, 3}));
+          }
+  }
+}
+
+TEST_P(W8A8Linear, W4A8Epilogues) {
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    for (int flags = 0; flags < 16; ++flags)
+      for (bool alias : {false, true}) {
+        if (alias && !(flags & packed::kResidual))
+          continue;
+        for (bool sym : {true, false})
+          for (int64_t M : {1, 3, 4, 5, 17}) {
+            const bool gated = flags & packed::kSwiGLU;
+            check(int4({M, 136, gated ? 64 : 37, 32, 64, sym, flags, alias}));
+            check(int4({M, 75, gated ? 48 : 19, 16, 0, sym, flags, alias, 1}));
+          }
+      }
+  }
+}
+
+// Zero, huge and tiny rows (block scales far apart within a row: the huge
+// row has a 3e7 spike in one block), x column-major, SmolLM2's shapes.
+TEST_P(W8A8Linear, W4A8SpecialRowsAndLargeShapes) {
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    for (bool sym : {true, false})
+      for (int64_t M : {1, 2, 3, 4, 7}) {
+        check(int4({M, 96, 40, 16, 32, sym, packed::kBias, false, 0, false, Rows::Special}));
+        check(int4({M, 130, 33, 16, 0, sym, packed::kRMSNorm | packed::kResidual, false, 0, false, Rows::Special}));
+        check(int4({M, 67, 24, 8, 32, sym, 0, false, 0, true}));
+      }
+    for (int64_t M : {1, 64})
+      check(int4({M, 1536, 96, 16, 32, M == 1, packed::kBias | packed::kResidual, true}));
+    check(int4({7, 576, 128, 16, 64, false, packed::kSwiGLU | packed::kRMSNorm}));
+    check(int4({33, 576, 64, 16, 0, true, packed::kResidual}));
+  }
+}
+
+// The int16 corner of the AVX2 W4A8 block sum: codes 15 (and 0) against
+// activations of +-127 in every k of a block, so a 16-bit lane sums 16
+// products of 15 * 127 = 30480 (no saturation allowed); scale 1, exact.
+TEST_P(W8A8Linear, W4A8ExtremeCodesDoNotSaturate) {
+  const int64_t M = 4, K = 64, N = 16, nr = 16;
+  for (bool sym : {true, false}) {
+    std::string err;
+    quant::Layout l = quant::makeLayout(quant::Scheme{4, 32, sym}, K, N, nr, &err);
+    ASSERT_EQ(err, "");
+    std::vector<uint8_t> codes(l.codeBytes()), zeros(l.numParams(), 0);
+    std::vector<uint16_t> scales(l.numParams(), 0x3C00); // 1.0
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) // columns 0..7 all 15, the others mixed 15 / 0 by k parity
+        quant::setCode(l, codes.data(), k, n, n < 8 || ((n >> (k % 2)) & 1) ? 15 : 0);
+    for (int64_t i = 0; i < l.numParams(); ++i)
+      zeros[i] = uint8_t(i % 16);
+    std::vector<float> x(M * K);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) // row 0 all +1, row 1 all -1: all quantize to +-127
+        x[m * K + k] = m == 0 ? 1.f : m == 1 ? -1.f : (((m >> (k % 2)) & 1) ? 1.f : -1.f);
+    Case c{M, K, N, nr, 32, sym};
+    c.bits = 4;
+    checkQuantized(c, l, codes, scales, zeros, x);
+  }
+}
+
+// Int4 schemes without a W4A8 kernel fail the call with a message.
+TEST(W4A8LinearDeath, GroupNotWholeBlocks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::vector<float> x(16, 1.f), y(2);
+  std::vector<uint8_t> codes(16, 0x88);
+  std::vector<uint16_t> scales(4, 0x3C00);
+  auto xm = desc<float, 2>(x.data(), {1, 16}, {16, 1});
+  auto cm = desc<uint8_t, 1>(codes.data(), {16}, {1});
+  auto sm = desc<uint16_t, 1>(scales.data(), {4}, {1});
+  auto bm = desc<float, 1>(y.data(), {2}, {1});
+  auto ym = desc<float, 2>(y.data(), {1, 2}, {2, 1});
+  EXPECT_DEATH(_mlir_ciface_llmc_rt_linear_w8a8(&xm, &cm, &sm, &cm, &bm, &ym, &ym, 16, 2, 2, 4, 8, 1, 0, 1e-5f),
+               "W4A8 needs an int4 group that is a multiple of 32 \\(or per channel\\), got group 8");
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, W8A8Linear,
-                         ::testing::Values("generic", "avx2", "avx512-vnni", "avx512-vnni-emulated"),
+                         ::testing::Values("generic", "avx2", "avx512bw", "avx512-vnni", "avx512-vnni-emulated"),
                          VariantName());
 
 // Each ISA's row quantizer is bit-exact with quantizeActivationsPerToken,
 // including ties (x.5 steps round to even), zeros, huge and tiny rows.
 TEST(W8A8Kernels, QuantizeRowMatchesLayout) {
   for (const kern::W8A8KernelTable *t : {kern::w8a8GenericKernels(), kern::w8a8Avx2Kernels(),
-                                         kern::w8a8Avx512VnniKernels(),
+                                         kern::w8a8Avx512BwKernels(), kern::w8a8Avx512VnniKernels(),
                                          kern::w8a8Avx512VnniEmulatedKernels()}) {
     if (!t || (t == kern::w8a8Avx512VnniKernels() && !kern::w8a8VnniSupported()) ||
+        (t == kern::w8a8Avx512BwKernels() && !kern::kernelsSupported("avx512")) ||
         (t != kern::w8a8GenericKernels() && !kern::kernelsSupported("avx2")))
       continue;
     for (int64_t K : {1, 5, 8, 31, 77, 576})
@@ -323,6 +439,52 @@ TEST(W8A8Kernels, QuantizeRowMatchesLayout) {
         EXPECT_EQ(got, want) << t->name << " K=" << K << " kind=" << kind;
         EXPECT_EQ(std::memcmp(&gotScale, &wantScale, 4), 0) << t->name << " K=" << K << " kind=" << kind;
       }
+  }
+}
+
+// Each ISA's block quantizer is bit-exact with quantizeActivationsPerBlock
+// (blocks of 32 k, a shorter last block, blocks past K) and its sums are
+// the blocks' sums of q.
+TEST(W8A8Kernels, QuantizeBlocksMatchesLayout) {
+  for (const kern::W8A8KernelTable *t : {kern::w8a8GenericKernels(), kern::w8a8Avx2Kernels(),
+                                         kern::w8a8Avx512BwKernels(), kern::w8a8Avx512VnniKernels(),
+                                         kern::w8a8Avx512VnniEmulatedKernels()}) {
+    if (!t || (t == kern::w8a8Avx512VnniKernels() && !kern::w8a8VnniSupported()) ||
+        (t == kern::w8a8Avx512BwKernels() && !kern::kernelsSupported("avx512")) ||
+        (t != kern::w8a8GenericKernels() && !kern::kernelsSupported("avx2")))
+      continue;
+    for (int64_t K : {1, 5, 8, 31, 77, 200, 576})
+      for (int64_t Kd : {(K + 7) / 8 * 8, (K + 31) / 32 * 32 + 32})
+        for (int kind = 0; kind < 4; ++kind) {
+          std::vector<float> x = randomVec(K, unsigned(K * 10 + kind));
+          for (int64_t k = 0; k < K; ++k) {
+            if (kind == 1) // amax 127 in each block: half steps are ties
+              x[k] = float(int(k % 255) - 127) + (k % 3 == 0 ? 0.5f : 0.f);
+            if (kind == 2)
+              x[k] = k % 32 < 16 ? 0.f : x[k] * 3e38f; // zero and huge halves of each block
+            if (kind == 3)
+              x[k] *= (k / 32) % 2 ? 1e-30f : 1e4f;
+          }
+          if (kind == 1)
+            for (int64_t k = 0; k < K; k += 32)
+              x[k] = -127.f;
+          const int64_t nb = quant::actBlocks(Kd);
+          std::vector<int8_t> want(Kd), got(Kd, 99);
+          std::vector<float> wantScale(nb), gotScale(nb, -1.f);
+          std::vector<int32_t> gotSums(nb, -1);
+          quant::quantizeActivationsPerBlock(x.data(), 1, K, K, Kd, want.data(), wantScale.data());
+          t->quantizeBlocks(x.data(), K, Kd, got.data(), gotScale.data(), gotSums.data());
+          const std::string what = std::string(t->name) + " K=" + std::to_string(K) + " Kd=" + std::to_string(Kd) +
+                                   " kind=" + std::to_string(kind);
+          EXPECT_EQ(got, want) << what;
+          EXPECT_EQ(std::memcmp(gotScale.data(), wantScale.data(), 4 * nb), 0) << what;
+          for (int64_t b = 0; b < nb; ++b) {
+            int32_t s = 0;
+            for (int64_t k = b * quant::kActBlock; k < std::min(Kd, (b + 1) * quant::kActBlock); ++k)
+              s += want[k];
+            EXPECT_EQ(gotSums[b], s) << what << " block " << b;
+          }
+        }
   }
 }
 

@@ -112,9 +112,10 @@ def LLM_QuantizedLinearOp : LLM_Op<"quantized_linear", [Pure, AttrSizedOperandSe
     schemes, `zeros` (ui8); `bits` 8 or 4, `group` K elements per scale
     (0 = one per output column), `panel` columns per panel. The logical
     weight is [K, N] (gated: [K, 2N], gate then up, with N a multiple of
-    `panel`). `act_bits = 8` (W8A8, int8 weights only): the input rows are
-    quantized to int8 at run time, one f32 scale per row, and the dot
-    products are int32 sums per group (QuantLayout.h, "W8A8"); 0 (the
+    `panel`). `act_bits = 8`: the input rows are quantized to int8 at run
+    time and the dot products are int32 sums; int8 weights (W8A8) take one
+    f32 scale per row, int4 weights (W4A8, group 0 or a multiple of 32) one
+    per row and block of 32 k (QuantLayout.h, "W8A8", "W4A8"); 0 (the
     default) keeps the activations f32 (weight-only). Made by
     llmc-quantize-weights.
   }];
@@ -205,7 +206,8 @@ def LLM_AttentionOp : LLM_Op<"attention", [Pure, AttrSizedOperandSegments]> {
 
     With --kv-cache=int8 (llmc-quantize-kv-cache) `key` and `value` are both
     i8 cache rows [B, KVH, T, D + 4]: D symmetric codes and the row's f32
-    scale in the last 4 bytes (runtime/kernels/KVQuant.h).
+    scale in the last 4 bytes (runtime/kernels/KVQuant.h). With
+    --kv-cache=bf16 they are both bf16 [B, KVH, T, D].
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                    AnyRankedTensor:$value, Optional<AnyRankedTensor>:$mask,
@@ -245,6 +247,8 @@ def LLM_KVCacheAppendOp : LLM_Op<"kv_cache_append", [Pure, AttrSizedOperandSegme
 
     With --kv-cache=int8 `past` and the result are i8 [B, KVH, T, D + 4]
     (rows of D codes + a f32 scale) and the f32 `update` rows are quantized
+    as they are stored. With --kv-cache=bf16 `past` and the result are bf16
+    [B, KVH, T, D] and the f32 `update` rows are rounded (to nearest even)
     as they are stored.
   }];
   let arguments = (ins AnyRankedTensor:$past, AnyRankedTensor:$update,
@@ -292,6 +296,8 @@ def LLM_PagedAttentionOp : LLM_Op<"paged_attention", [AttrSizedOperandSegments]>
 
     With --kv-cache=int8 the pools are i8 [NB, KVH, BS, D + 4] (rows of D
     codes + a f32 scale); the new rows are quantized as they are stored.
+    With --kv-cache=bf16 they are bf16 [NB, KVH, BS, D], the new rows rounded
+    to bf16 as they are stored.
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key, AnyRankedTensor:$value,
                    AnyRankedTensor:$key_pool, AnyRankedTensor:$value_pool,
