@@ -221,17 +221,7 @@ static void checkAttention(const AttnCase &c) {
     ASSERT_NEAR(out[i], ref[i], 2e-5) << "element " << i << " " << describe(c);
 }
 
-class FlashAttention : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
-  }
-  void TearDown() override {
-    llmc::rt::kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using FlashAttention = KernelVariantTest;
 
 TEST_P(FlashAttention, GroupedQueryPrefill) {
   // G = 3, 8, 1 and 40 (more heads than an item holds); causal T > S.

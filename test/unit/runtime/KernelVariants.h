@@ -4,6 +4,9 @@
 #define LLMC_TEST_KERNELVARIANTS_H
 
 #include "kernels/KernelDispatch.h"
+#include "support/ThreadPool.h"
+
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
@@ -22,6 +25,20 @@ inline bool selectKernels(const char *name) {
   }
   return kern::kernelsSupported(name) && kern::setKernelsForTesting(name);
 }
+
+/// A suite run once per variant (the parameter): skips the variants this CPU
+/// cannot run, and restores the automatic choice and the thread count after.
+class KernelVariantTest : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    if (!selectKernels(GetParam()))
+      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
+  }
+  void TearDown() override {
+    llmc::rt::kern::setKernelsForTesting("");
+    llmc::rt::setNumThreads(1 << 20);
+  }
+};
 
 /// gtest parameter names: "avx512-bf16" -> "avx512_bf16".
 struct VariantName {

@@ -157,17 +157,7 @@ void check(const Case &c) {
 }
 
 /// Runs the whole suite once per kernel variant.
-class PackedLinear : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
-  }
-  void TearDown() override {
-    kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using PackedLinear = KernelVariantTest;
 
 TEST_P(PackedLinear, EveryEpilogueCombination) {
   struct Shape {

@@ -218,17 +218,7 @@ std::vector<Seq> randomBatch(std::mt19937 &g) {
   return seqs;
 }
 
-class PagedAttention : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
-  }
-  void TearDown() override {
-    llmc::rt::kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using PagedAttention = KernelVariantTest;
 
 TEST_P(PagedAttention, RaggedBatchesOfPrefillChunksAndDecodes) {
   // Hand-picked: block boundaries (positions 15/16, 7/8), a fresh prefill,

@@ -129,17 +129,7 @@ void check(const Case &c) {
     }
 }
 
-class QuantLinear : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
-  }
-  void TearDown() override {
-    kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using QuantLinear = KernelVariantTest;
 
 // Every scheme on decode and prefill row counts, odd K and N, column tails.
 TEST_P(QuantLinear, Schemes) {

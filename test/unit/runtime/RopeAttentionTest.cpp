@@ -335,17 +335,7 @@ void checkPaged(const PagedCase &c) {
                                       << ") " << describe(c);
 }
 
-class RopeAttention : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the '" << GetParam() << "' kernels";
-  }
-  void TearDown() override {
-    llmc::rt::kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using RopeAttention = KernelVariantTest;
 
 TEST_P(RopeAttention, ContiguousPrefill) {
   unsigned seed = 1;

@@ -173,17 +173,7 @@ void check(const Case &c) {
     }
 }
 
-class SparseLinear : public ::testing::TestWithParam<const char *> {
-protected:
-  void SetUp() override {
-    if (!selectKernels(GetParam()))
-      GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
-  }
-  void TearDown() override {
-    kern::setKernelsForTesting("");
-    llmc::rt::setNumThreads(1 << 20);
-  }
-};
+using SparseLinear = KernelVariantTest;
 
 // Decode and prefill row counts (every tile height), K not a multiple of 4
 // or of the 256-k chunk, column tails, panel widths the vector kernels
