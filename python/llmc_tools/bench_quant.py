@@ -285,7 +285,8 @@ def targets(by: dict, metrics: list[str]) -> list[str]:
         say(i8 <= f32 * 1.01, f"int8 perplexity {i8:.4f} within +1% of fp32 {f32:.4f} ({(i8 / f32 - 1) * 100:+.2f}%)")
     q40 = by.get("llama-q4_0", {})
     if _ppl(q40):
-        four = [r for n, r in by.items() if n.startswith("int4-") and _ppl(r)]
+        # every row with 4-bit weights: weight-only int4 and W4A8
+        four = [r for n, r in by.items() if n.startswith(("int4-", "w4a8-")) and _ppl(r)]
         fit = [r for r in four if r["bytes"] <= q40["bytes"]]
         if fit:
             best = min(fit, key=_ppl)
