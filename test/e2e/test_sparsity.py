@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 
+import subprocess
+
 import pytest
 
 from conftest import assert_clean_failure, export_stories, perplexity, require, scoring_texts
@@ -108,9 +110,19 @@ def test_perplexity_bound(variant, measured, f32):
     assert so.stat().st_size < f32[0].stat().st_size
 
 
+def constant_bytes(so):
+    """Bytes of the library's read-only data (the weights live in .lrodata / .rodata)."""
+    out = subprocess.run(["size", "-A", str(so)], check=True, capture_output=True, text=True).stdout
+    return sum(int(f[1]) for f in (line.split() for line in out.splitlines())
+               if len(f) >= 2 and f[0] in (".rodata", ".lrodata"))
+
+
 def test_int4_values_are_smaller(measured):
-    """2:4 with int4 values stores 14 bytes per 32 weights instead of 68."""
-    assert measured["2:4+int4"][0].stat().st_size < 0.8 * measured["2:4"][0].stat().st_size
+    """2:4 with int4 values stores 14 bytes per 32 weights instead of 68. Compared on
+    the constants, not the file: the runtime code is a fixed ~1.5 MB of either file."""
+    q4, f32 = constant_bytes(measured["2:4+int4"][0]), constant_bytes(measured["2:4"][0])
+    print(f"constants: 2:4+int4 {q4} B, 2:4 {f32} B ({q4 / f32:.2f}x)")
+    assert q4 < 0.6 * f32
 
 
 @pytest.mark.parametrize("pattern", ["2:4", "50%"])
