@@ -41,8 +41,11 @@ inline float kvRowScale(const int8_t *row, int64_t D) {
   return s;
 }
 
-/// dst[0, D) = codes of x (element stride xs), dst[D, D + 4) = the scale.
-inline void quantizeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
+// storeKVRow: one new row (element stride xs) into a narrow cache's format,
+// overloaded on the cache's element type.
+
+/// int8: dst[0, D) = the codes of x, dst[D, D + 4) = the scale.
+inline void storeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
   float amax = 0.f;
   for (int64_t d = 0; d < D; ++d)
     amax = std::fmax(amax, std::fabs(x[d * xs]));
@@ -54,18 +57,10 @@ inline void quantizeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
   std::memcpy(dst + D, &scale, sizeof(float));
 }
 
-/// dst[0, D) = x rounded to bf16 (element stride xs).
-inline void roundKVRowBF16(uint16_t *dst, const float *x, int64_t xs, int64_t D) {
+/// bf16: dst[0, D) = x rounded to nearest even.
+inline void storeKVRow(uint16_t *dst, const float *x, int64_t xs, int64_t D) {
   for (int64_t d = 0; d < D; ++d)
     dst[d] = llmc::packed::toBF16(x[d * xs]);
-}
-
-/// One new row stored in a narrow cache's format (unit inner stride).
-inline void storeKVRow(int8_t *dst, const float *x, int64_t xs, int64_t D) {
-  quantizeKVRow(dst, x, xs, D);
-}
-inline void storeKVRow(uint16_t *dst, const float *x, int64_t xs, int64_t D) {
-  roundKVRowBF16(dst, x, xs, D);
 }
 
 /// The row format of cache element type KT: float, int8_t (codes + scale)
