@@ -61,7 +61,8 @@ struct Problem {
   const uint16_t *scales;
   bool gated;
   bool w4;     // W4A8: int4 codes, activation scales and sums per block
-  int64_t nb;  // W4A8: activation blocks per row (the row stride of sa and asum)
+  int64_t nb;  // W4A8: activation blocks per row
+  int64_t saStride, sumStride; // per-row entries of sa (1, W4A8: nb) and asum (groups, W4A8: nb)
   int64_t M, K, N, nr, P, upOffset;
   const int8_t *qa;    // [M][Kd]
   const float *sa;     // [M] (W4A8: [M][nb])
@@ -93,7 +94,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
   const size_t need = size_t(g * kW8A8Rows * p.nr);
   if (cbuf.size() < need)
     cbuf.resize(need);
-  const int64_t Kd = p.l.paddedK, numGroups = p.l.numGroups;
+  const int64_t Kd = p.l.paddedK;
   for (int64_t q = q0; q < q1; ++q)
     for (int64_t ir = 0; ir < p.M; ir += kW8A8Rows) {
       const int mr = int(std::min<int64_t>(kW8A8Rows, p.M - ir));
@@ -102,9 +103,8 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
         t.w = panelOf(p, q + gi * p.upOffset);
         t.a = p.qa + ir * Kd;
         t.lda = Kd;
-        const int64_t sumStride = p.w4 ? p.nb : numGroups;
-        t.asum = p.asum ? p.asum + ir * sumStride : nullptr;
-        t.sa = p.sa + (p.w4 ? ir * p.nb : ir);
+        t.asum = p.asum ? p.asum + ir * p.sumStride : nullptr;
+        t.sa = p.sa + ir * p.saStride;
         t.mr = mr;
         t.c = cbuf.data() + gi * kW8A8Rows * p.nr;
         t.ldc = p.nr;
@@ -268,6 +268,8 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
   p.gated = gated;
   p.w4 = bits == 4;
   p.nb = p.w4 ? quant::actBlocks(l.paddedK) : 1;
+  p.saStride = p.w4 ? p.nb : 1;
+  p.sumStride = p.w4 ? p.nb : l.numGroups;
   p.M = M;
   p.K = K;
   p.N = N;
@@ -287,12 +289,11 @@ extern "C" void _mlir_ciface_llmc_rt_linear_w8a8(MemRef<float, 2> *x, MemRef<uin
   if (qaBuf.size() < size_t(M * l.paddedK))
     qaBuf.resize(M * l.paddedK);
   // W4A8: a scale and a sum per block (the tile uses the codes uncentered).
-  const int64_t scalesPerRow = p.w4 ? p.nb : 1, sumsPerRow = p.w4 ? p.nb : l.numGroups;
-  if (saBuf.size() < size_t(M * scalesPerRow))
-    saBuf.resize(M * scalesPerRow);
+  if (saBuf.size() < size_t(M * p.saStride))
+    saBuf.resize(M * p.saStride);
   const bool needSums = p.w4 || !symmetric || p.wt->needsSums;
-  if (needSums && asumBuf.size() < size_t(M * sumsPerRow))
-    asumBuf.resize(M * sumsPerRow);
+  if (needSums && asumBuf.size() < size_t(M * p.sumStride))
+    asumBuf.resize(M * p.sumStride);
   if ((flags & packed::kRMSNorm) && rmsBuf.size() < size_t(M))
     rmsBuf.resize(M);
   int8_t *qa = qaBuf.data();
