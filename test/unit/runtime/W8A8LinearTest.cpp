@@ -224,23 +224,26 @@ protected:
   }
 };
 
-// Groups 32/64/128/per channel, sym/asym, decode and prefill row counts,
-// odd K and N, panel widths with a column tail (12), padded x rows.
-TEST_P(W8A8Linear, Schemes) {
+/// Groups 32/64/128/per channel, sym/asym, the row counts `rows`, odd K and
+/// N, panel widths with a column tail (12), padded x rows; weights of `bits`.
+void checkSchemes(int bits, std::initializer_list<int64_t> rows) {
   for (int threads : {1, 2}) {
     llmc::rt::setNumThreads(threads);
     for (bool sym : {true, false})
       for (int group : {32, 64, 128, 0})
-        for (int64_t M : {1, 2, 3, 4, 5, 13})
+        for (int64_t M : rows)
           for (int64_t nr : {16, 32, 12, 48}) { // 48: 2 + 1 vectors of 16 lanes
-            check({M, 77, 45, nr, group, sym});
-            check({M, 200, 70, nr, group, sym, 0, false, 3});
+            Case a{M, 77, 45, nr, group, sym}, b{M, 200, 70, nr, group, sym, 0, false, 3};
+            a.bits = b.bits = bits;
+            check(a);
+            check(b);
           }
   }
 }
 
-// Every epilogue combination (gated: N a multiple of nr), residual aliasing y.
-TEST_P(W8A8Linear, Epilogues) {
+/// Every epilogue combination (gated: N a multiple of nr), residual aliasing
+/// y, for the row counts `rows`; weights of `bits`.
+void checkEpilogues(int bits, std::initializer_list<int64_t> rows) {
   for (int threads : {1, 2}) {
     llmc::rt::setNumThreads(threads);
     for (int flags = 0; flags < 16; ++flags)
@@ -248,14 +251,21 @@ TEST_P(W8A8Linear, Epilogues) {
         if (alias && !(flags & packed::kResidual))
           continue;
         for (bool sym : {true, false})
-          for (int64_t M : {1, 3, 4, 9, 30}) {
+          for (int64_t M : rows) {
             const bool gated = flags & packed::kSwiGLU;
-            check({M, 136, gated ? 64 : 37, 32, 64, sym, flags, alias});
-            check({M, 75, gated ? 48 : 19, 16, 0, sym, flags, alias, 1});
+            Case a{M, 136, gated ? 64 : 37, 32, 64, sym, flags, alias};
+            Case b{M, 75, gated ? 48 : 19, 16, 0, sym, flags, alias, 1};
+            a.bits = b.bits = bits;
+            check(a);
+            check(b);
           }
       }
   }
 }
+
+TEST_P(W8A8Linear, Schemes) { checkSchemes(8, {1, 2, 3, 4, 5, 13}); }
+
+TEST_P(W8A8Linear, Epilogues) { checkEpilogues(8, {1, 3, 4, 9, 30}); }
 
 // Rows of zeros, huge and tiny rows (per-row scales far apart), x with a
 // non-unit inner stride.
@@ -313,35 +323,9 @@ TEST_P(W8A8Linear, ExtremeCodesDoNotSaturate) {
 // W4A8: groups 32/64/128/per channel (K 77 and 200 per channel: a last
 // activation block of 16 and 8 k), sym/asym, decode and prefill row counts,
 // odd K and N, column tails.
-TEST_P(W8A8Linear, W4A8Schemes) {
-  for (int threads : {1, 2}) {
-    llmc::rt::setNumThreads(threads);
-    for (bool sym : {true, false})
-      for (int group : {32, 64, 128, 0})
-        for (int64_t M : {1, 2, 3, 4, 5, 17})
-          for (int64_t nr : {16, 32, 12, 48}) {
-            check(int4({M, 77, 45, nr, group, sym}));
-            check(int4({M, 200, 70, nr, group, sym, 0, false, 3}));
-          }
-  }
-}
+TEST_P(W8A8Linear, W4A8Schemes) { checkSchemes(4, {1, 2, 3, 4, 5, 17}); }
 
-TEST_P(W8A8Linear, W4A8Epilogues) {
-  for (int threads : {1, 2}) {
-    llmc::rt::setNumThreads(threads);
-    for (int flags = 0; flags < 16; ++flags)
-      for (bool alias : {false, true}) {
-        if (alias && !(flags & packed::kResidual))
-          continue;
-        for (bool sym : {true, false})
-          for (int64_t M : {1, 3, 4, 5, 17}) {
-            const bool gated = flags & packed::kSwiGLU;
-            check(int4({M, 136, gated ? 64 : 37, 32, 64, sym, flags, alias}));
-            check(int4({M, 75, gated ? 48 : 19, 16, 0, sym, flags, alias, 1}));
-          }
-      }
-  }
-}
+TEST_P(W8A8Linear, W4A8Epilogues) { checkEpilogues(4, {1, 3, 4, 5, 17}); }
 
 // Zero, huge and tiny rows (block scales far apart within a row: the huge
 // row has a 3e7 spike in one block), x column-major, SmolLM2's shapes.
