@@ -13,6 +13,7 @@
 #include "ModelState.h"
 #include "../sampler/Sampler.h"
 #include "../support/BufferCache.h"
+#include "../support/WeightResidency.h"
 #include "../tokenizer/Tokenizer.h"
 
 #include <cstdlib>
@@ -81,6 +82,9 @@ uint32_t llmc_abi_version(void) { return LLMC_ABI_VERSION; }
 llmc_status llmc_model_open(llmc_model **out) {
   if (!out)
     return fail(LLMC_ERROR_INVALID_ARGUMENT, "out is null");
+  // Where the weights live (LLMC_WEIGHTS), settled by the first open.
+  if (const ResidencyResult &r = placeLibraryWeights(); !r.ok)
+    return fail(LLMC_ERROR_INVALID_ARGUMENT, r.error);
   auto m = std::make_unique<llmc_model>();
   if (auto err = m->manifest.parse(llmc_manifest); !err.empty())
     return fail(LLMC_ERROR_INTERNAL, err);
