@@ -10,7 +10,9 @@ Three things are checked:
   (calibrated on the tail of wiki.test.raw, disjoint from the scored text) is
   not worse than magnitude pruning;
 - the library still writes text and is smaller (the weights are compressed),
-  also with int4 values (`--sparsity=2:4 --quantize=int4`).
+  also with int4 values (`--sparsity=2:4 --quantize=int4`); 50% pruning with
+  int4 values runs on the dense int4 kernels (`dense-kernels`) and must stay
+  close to the same pruning with f32 values.
 
 stories260K is tiny (dim 64, 260K parameters): every weight matters far more
 than in a real model, and 2:4 magnitude pruning of it loses the story (LLaMA-7B
@@ -41,6 +43,10 @@ VARIANTS = {
     "50%-wanda": ("--sparsity=unstructured=0.5,method=wanda", {"wiki": 2.0, "story": 6.5}),
     # 2:4 with int4 values (one fp16 scale per 32 k); the LM head int4 g32 too.
     "2:4+int4": ("--sparsity=2:4 --quantize=int4,group=32", {"wiki": 5.0, "story": 90.0}),
+    # 50% with int4 values has no sparse kernel (ELL with int4 values would be
+    # larger than dense int4): pruned, then quantized and run densely.
+    "50%-wanda+int4": ("--sparsity=unstructured=0.5,method=wanda,dense-kernels --quantize=int4,group=32",
+                       {"wiki": 2.0, "story": 6.5}),
 }
 
 
@@ -125,6 +131,15 @@ def test_int4_values_are_smaller(measured):
     assert q4 < 0.6 * f32
 
 
+def test_pruned_int4_close_to_pruned_f32(measured):
+    """Quantizing the pruned weights (zeros stay code 0 of the symmetric grid)
+    costs about what int4 g32 costs a dense model, not the pruning again."""
+    q4, f = measured["50%-wanda+int4"][1], measured["50%-wanda"][1]
+    for text in f:
+        print(f"50% wanda {text}: f32 values {f[text]:.3f}, int4 values {q4[text]:.3f} (x{q4[text] / f[text]:.3f})")
+        assert q4[text] <= f[text] * 1.15, (text, f[text], q4[text])
+
+
 @pytest.mark.parametrize("pattern", ["2:4", "50%"])
 def test_wanda_not_worse_than_magnitude(pattern, measured):
     mag, wanda = measured[pattern][1], measured[pattern + "-wanda"][1]
@@ -158,7 +173,7 @@ def test_sparsity_option_errors(llmc, model):
         r = llmc("compile", onnx_path, "-o", d / "bad.so", bad)
         assert_clean_failure(r, needle)
     r = llmc("compile", onnx_path, "-o", d / "bad.so", "--sparsity=unstructured", "--quantize=int4")
-    assert_clean_failure(r, "only as --sparsity=2:4 --quantize=int4")
+    assert_clean_failure(r, "only as --sparsity=2:4 --quantize=int4", "dense-kernels")
     r = llmc("compile", onnx_path, "-o", d / "bad.so", "--sparsity=2:4", "--quantize=int8")
     assert_clean_failure(r, "only as --sparsity=2:4 --quantize=int4")
     r = llmc("compile", onnx_path, "-o", d / "bad.so", "--sparsity=2:4", "--no-kernels")

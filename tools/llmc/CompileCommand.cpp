@@ -100,7 +100,8 @@ cl::opt<std::string> sparsity(
     cl::desc("Prune linear-layer weights: 2:4|unstructured[=0.5][,method=magnitude|wanda]"
              "[,dense-kernels] (the LM head stays dense; sparse kernels skip the zeros, "
              "dense-kernels runs the pruned weights densely; wanda needs --calibration or "
-             "--calibration-stats; 2:4 with --quantize=int4 keeps int4 values; docs/Sparsity.md)"),
+             "--calibration-stats; 2:4 with --quantize=int4 keeps int4 values, dense-kernels "
+             "combines with any round-to-nearest --quantize; docs/Sparsity.md)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> kvCache(
     "kv-cache",
@@ -374,9 +375,14 @@ int runCompile() {
       err = "--sparsity needs the runtime kernels and raising (not --no-kernels or --no-raise)";
     if (err.empty() && popts.quantBits && popts.quantMethod == "gptq")
       err = "--sparsity cannot be combined with --quantize=...,method=gptq (use rtn)";
-    if (err.empty() && popts.quantBits && (popts.quantBits != 4 || popts.sparsityPattern != "2:4"))
+    // With dense-kernels the pruned weights stay ordinary linears, which the
+    // quantizer then takes like any other (round to nearest maps a zero to
+    // code 0 of the symmetric grid, so they stay zero).
+    if (err.empty() && popts.quantBits && popts.sparseKernels &&
+        (popts.quantBits != 4 || popts.sparsityPattern != "2:4"))
       err = "--sparsity combines with --quantize only as --sparsity=2:4 --quantize=int4 (the other sparse "
-            "kernels take f32 values)";
+            "kernels take f32 values), or with --sparsity=...,dense-kernels (pruned, then quantized and "
+            "run densely)";
     if (!err.empty()) {
       errs() << "llmc: " << err << "\n";
       return 2;
