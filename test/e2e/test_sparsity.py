@@ -149,14 +149,16 @@ def test_wanda_not_worse_than_magnitude(pattern, measured):
 
 
 def test_pruned_models_write_text(llmc, measured):
-    """Every pruned library writes text (letters, words); the 50% ones still
-    start the story (2:4 of a 260K model does not: see the module comment)."""
+    """Every pruned library writes text (letters, words); the 50% ones with f32
+    values still start the story (2:4 of a 260K model does not: see the module
+    comment; with int4 values on top, 50% Wanda writes "Once like time, there
+    was a little ...": its accuracy is held by the perplexity bounds)."""
     for name, (so, _) in measured.items():
         text = story(llmc, so)
         print(f"{name}: {text[:120]!r}")
         assert len(re.findall(r"[A-Za-z]", text)) >= 40, (name, text)
         assert len(re.findall(r"[A-Za-z]{2,}", text)) >= 3, (name, text)
-        if name.startswith("50%"):
+        if name.startswith("50%") and "int4" not in name:
             assert text.split()[:2] == ["Once", "upon"], (name, text)
 
 
