@@ -8,13 +8,10 @@
 //===----------------------------------------------------------------------===//
 #include "WeightResidency.h"
 
-#include <cctype>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <vector>
 
@@ -58,28 +55,6 @@ int findObject(struct dl_phdr_info *info, size_t, void *data) {
 
 std::string errnoText(const char *what) { return std::string(what) + ": " + std::strerror(errno); }
 
-/// Sum of AnonHugePages over the /proc/self/smaps entries inside [b, e).
-int64_t hugeBytesIn(uintptr_t b, uintptr_t e) {
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  int64_t total = 0;
-  while (std::getline(smaps, line)) {
-    unsigned long lo, hi;
-    // Mapping headers start with the (lower-case hex) address range,
-    // attribute lines with a capitalised name.
-    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
-        !std::isupper(static_cast<unsigned char>(line[0]))) {
-      inside = std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && lo >= b && hi <= e;
-      continue;
-    }
-    long kb;
-    if (inside && std::sscanf(line.c_str(), "AnonHugePages: %ld kB", &kb) == 1)
-      total += int64_t(kb) << 10;
-  }
-  return total;
-}
-
 /// Replaces the file mapping of [b, e) (page-aligned) by anonymous memory
 /// with the same contents at the same addresses.
 bool makePrivate(uintptr_t b, uintptr_t e, std::string *err) {
@@ -99,27 +74,22 @@ bool makePrivate(uintptr_t b, uintptr_t e, std::string *err) {
     dst += kHuge;
   madvise(reinterpret_cast<void *>(dst), len, MADV_HUGEPAGE); // a hint; may be off
   std::memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(b), len);
-  auto unmapSpare = [&] {
-    if (dst > r)
-      munmap(raw, dst - r);
-    if (r + len + kHuge > dst + len)
-      munmap(reinterpret_cast<void *>(dst + len), r + len + kHuge - (dst + len));
-  };
-  if (mprotect(reinterpret_cast<void *>(dst), len, PROT_READ) != 0) {
-    *err = errnoText("mprotect");
-    unmapSpare();
-    munmap(reinterpret_cast<void *>(dst), len);
+  const char *failed = nullptr;
+  if (mprotect(reinterpret_cast<void *>(dst), len, PROT_READ) != 0)
+    failed = "mprotect";
+  else if (mremap(reinterpret_cast<void *>(dst), len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                  reinterpret_cast<void *>(b)) == MAP_FAILED)
+    failed = "mremap";
+  if (failed) {
+    *err = errnoText(failed);
+    munmap(raw, len + kHuge); // the whole reservation, copy included
     return false;
   }
-  void *moved = mremap(reinterpret_cast<void *>(dst), len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-                       reinterpret_cast<void *>(b));
-  if (moved == MAP_FAILED) {
-    *err = errnoText("mremap");
-    unmapSpare();
-    munmap(reinterpret_cast<void *>(dst), len);
-    return false;
-  }
-  unmapSpare();
+  // The copy now lives at b; what is left of the reservation is its slack.
+  if (dst > r)
+    munmap(raw, dst - r);
+  if (r + kHuge > dst)
+    munmap(reinterpret_cast<void *>(dst + len), r + kHuge - dst);
   return true;
 }
 
@@ -178,7 +148,6 @@ ResidencyResult placeReadOnlySegments(const void *addressInObject, WeightPlaceme
           res.error = err;
           return res;
         }
-        res.hugeBytes += hugeBytesIn(inB, inE);
       }
       break;
     }

@@ -35,7 +35,6 @@ struct ResidencyResult {
   bool ok = true;
   std::string error;      ///< why it failed (ok == false)
   int64_t bytes = 0;      ///< bytes of read-only segments handled
-  int64_t hugeBytes = 0;  ///< of those, in huge pages (Private; from smaps)
 };
 
 /// Applies `placement` to the read-only, non-executable loadable segments

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from conftest import export_stories, require
 
 EXAMPLE_BIN = Path(os.environ.get("LLMC_EXAMPLE_BIN", Path(__file__).resolve().parents[2] / "build/bin/llmc-example-generate"))
 
 
 @pytest.fixture(scope="module")
 def stories_so(llmc, stories_gguf, tmp_path_factory):
-    d = tmp_path_factory.mktemp("example")
-    onnx_path = llmc.export(stories_gguf, d / "stories.onnx")
-    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
+    d, onnx_path = export_stories(tmp_path_factory, llmc, stories_gguf, "example")
     return llmc.compile(onnx_path, d / "stories.so", "--tokenizer", d / "tokenizer.json")
 
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import _env, assert_clean_failure
+from conftest import _env, assert_clean_failure, export_stories
 
 # Runs in a child process (the placement is applied once per process): opens
 # the library, scores fixed tokens, and reports how much of the library's
@@ -35,9 +35,7 @@ print(json.dumps({"logits": [float(x) for x in logits], "file_ro_bytes": file_ro
 
 @pytest.fixture(scope="module")
 def stories_so(llmc, stories_gguf, tmp_path_factory):
-    d = tmp_path_factory.mktemp("residency")
-    onnx_path = llmc.export(stories_gguf, d / "stories.onnx")
-    llmc.tool("gguf_tokenizer", stories_gguf, "-o", d / "tokenizer.json")
+    d, onnx_path = export_stories(tmp_path_factory, llmc, stories_gguf, "residency")
     return llmc.compile(onnx_path, d / "stories.so", "--tokenizer", d / "tokenizer.json")
 
 
