@@ -52,19 +52,40 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
   p.kt->epilogue(e);
 }
 
+/// How many ranges to cut P panels into for `threads` threads: up to 4 per
+/// thread (so a thread whose core is busy elsewhere delays little), but only
+/// as many as keep the ranges even. The ranges differ by at most one panel,
+/// so the slowest thread does ceil(c/threads) ranges of ceil(P/c) panels;
+/// c is the largest multiple of the thread count for which that is least.
+/// (E.g. 36 panels on 2 threads: 6 ranges of 6, where 8 ranges of 4-5 panels
+/// let one thread do 20 panels to the other's 16.)
+inline int64_t balancedPanelChunks(int64_t P, int threads) {
+  if (threads <= 1 || P <= 1)
+    return 1;
+  if (P <= threads)
+    return P;
+  auto ceilDivide = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  int64_t best = threads, bestSpan = ceilDivide(P, threads);
+  for (int64_t c = 2 * threads; c <= std::min<int64_t>(P, 4 * threads); c += threads) {
+    const int64_t span = ceilDivide(c, threads) * ceilDivide(P, c);
+    if (span <= bestSpan) {
+      best = c;
+      bestSpan = span;
+    }
+  }
+  return best;
+}
+
 /// Runs runPanels(p0, p1) over the P output panels of a call with `work`
 /// multiply-adds: on the calling thread below kSerialLinearWork, else in
-/// up to 4 ranges per thread (a multiple of the thread count when there are
-/// enough panels), so each thread streams the weights of its own panels.
+/// balancedPanelChunks ranges, so each thread streams the weights of its own
+/// panels and no thread gets more than its share.
 constexpr int64_t kSerialLinearWork = 1 << 15;
 template <class F> void forPanelRanges(int64_t P, int64_t work, F &&runPanels) {
   const int threads = llmc::rt::numThreads();
   int64_t chunks = 1;
-  if (threads > 1 && work >= kSerialLinearWork) {
-    chunks = std::min<int64_t>(P, 4 * threads);
-    if (chunks >= threads)
-      chunks -= chunks % threads;
-  }
+  if (threads > 1 && work >= kSerialLinearWork)
+    chunks = balancedPanelChunks(P, threads);
   if (chunks <= 1) {
     runPanels(int64_t(0), P);
     return;

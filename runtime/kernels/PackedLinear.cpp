@@ -292,9 +292,7 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
   const int64_t work = M * Kd * P * nr * g;
   int64_t colChunks = 1, rowChunks = 1;
   if (threads > 1 && work >= kSerialWork) {
-    colChunks = std::min<int64_t>(P, 4 * threads);
-    if (colChunks >= threads)
-      colChunks -= colChunks % threads;
+    colChunks = balancedPanelChunks(P, threads);
     if (colChunks < 2 * threads && M > p.MR)
       rowChunks = std::min(rowBlocks, ceilDiv(4 * threads, colChunks));
   }
