@@ -18,7 +18,7 @@ namespace llmc {
 // linear layers so those patterns see the simplified graph.
 static const char *kFunctionRaisingPasses =
     "llmc-raise-embedding,llmc-raise-rms-norm,llmc-raise-swiglu,llmc-raise-rotary,"
-    "llmc-raise-attention,"
+    "llmc-raise-attention,llmc-raise-causal-mask,"
     "llmc-raise-linear";
 
 static void addTextual(OpPassManager &pm, StringRef pipeline) {

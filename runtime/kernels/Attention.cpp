@@ -46,6 +46,22 @@ namespace {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// True if every element of the mask is +0 or -0. A padding-only mask
+/// (llmc-raise-causal-mask) is all zeros whenever nothing is padded, which
+/// is every call of a session: skipping it saves the per-score additions.
+/// The scan stops at the first non-zero (a full causal mask: at row 0).
+bool maskIsZero(const View4 &m) {
+  for (int64_t a = 0; a < m.size[0]; ++a)
+    for (int64_t b = 0; b < m.size[1]; ++b)
+      for (int64_t c = 0; c < m.size[2]; ++c) {
+        const float *row = m.p + a * m.stride[0] + b * m.stride[1] + c * m.stride[2];
+        for (int64_t d = 0; d < m.size[3]; ++d)
+          if (row[d * m.stride[3]] != 0.f)
+            return false;
+      }
+  return true;
+}
+
 } // namespace
 
 /// All entries; cos/sin null: no rotary embedding of the queries. KT is
@@ -64,7 +80,7 @@ static void attention(MemRef<float, 4> *q, MemRef<KT, 4> *k, MemRef<KT, 4> *v,
   J.v = view4(v);
   J.mask = view4(mask);
   J.out = view4(out);
-  J.hasMask = hasMask != 0;
+  J.hasMask = hasMask != 0 && !maskIsZero(J.mask);
   J.causal = causal != 0;
   J.scale = scale;
   J.B = q->sizes[0];

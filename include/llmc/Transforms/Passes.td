@@ -93,6 +93,29 @@ def RaiseAttention : Pass<"llmc-raise-attention", "mlir::func::FuncOp"> {
   let dependentDialects = ["llmc::llm::LLMDialect"];
 }
 
+def RaiseCausalMask : Pass<"llmc-raise-causal-mask", "mlir::func::FuncOp"> {
+  let summary = "Exported causal masks to llm.attention's causal flag";
+  let description = [{
+    Decoder exports build the causal mask from ONNX ops, as transformers
+    does with cache_position:
+    `Where(Or(Greater(Range(0, T), Unsqueeze(Range(past, past + S), 1)),
+    padded), -big, 0)` with `past` the cached length (the shape of a
+    `llmc.cache_slot` argument along its cache axis) and `S` the length of
+    the token ids that `llm.embedding` reads. An `llm.attention` over the KV
+    cache with that mask gets `causal = true`, which skips the keys after
+    each query instead of adding -big to them (half the work of a prefill),
+    and keeps only `Where(padded, -big, 0)` as its mask, or none when the
+    condition has no padding part. `-big` must be float32 min or below (or
+    -inf), the other branch 0, and the comparison must be exactly
+    key > past + row (a Less with swapped operands too); anything else, or
+    an attention not over the cache, is left alone. Relies on every cache
+    slot holding the same number of positions, as the runtime's sessions do.
+    One difference: a query whose every visible key is padded averages over
+    those keys rather than over all T (both are meaningless rows).
+  }];
+  let dependentDialects = ["llmc::llm::LLMDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Fusion and layout specialization (run after raising, on llm ops). Each can
 // be switched off with `llmc compile --disable=NAME` for ablation.

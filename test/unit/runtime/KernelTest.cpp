@@ -129,6 +129,42 @@ TEST(AttentionKernel, AdditiveMaskBroadcastsOverHeads) {
     ASSERT_NEAR(out[i], ref[i], 1e-5) << i;
 }
 
+// A padding-only mask [1, 1, 1, T] (llmc-raise-causal-mask): all zeros (+0
+// and -0) must give exactly the unmasked result, and a mask whose only
+// non-zero is its last element must still remove that key.
+TEST(AttentionKernel, PaddingMaskZeroOrLastKeyPadded) {
+  const int H = 4, KVH = 2, S = 3, T = 7, D = 8;
+  auto q = randomVec(H * S * D, 16), k = randomVec(KVH * T * D, 17), v = randomVec(KVH * T * D, 18);
+  auto qm = view<4>(q.data(), {1, H, S, D}, {H * S * D, S * D, D, 1});
+  auto km = view<4>(k.data(), {1, KVH, T, D}, {KVH * T * D, T * D, D, 1});
+  auto vm = view<4>(v.data(), {1, KVH, T, D}, {KVH * T * D, T * D, D, 1});
+  auto om = [](std::vector<float> &o) {
+    return view<4>(o.data(), {1, H, S, D}, {H * S * D, S * D, D, 1});
+  };
+  std::vector<float> mask(T, 0.f);
+  mask[2] = -0.f;
+  auto mm = view<4>(mask.data(), {1, 1, 1, T}, {T, T, 0, 1});
+  std::vector<float> plain(H * S * D), zeroMasked(H * S * D);
+  auto pm = om(plain), zm = om(zeroMasked);
+  _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &mm, &pm, 0, 1, 0.3f);
+  _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &mm, &zm, 1, 1, 0.3f);
+  EXPECT_EQ(plain, zeroMasked);
+
+  mask[T - 1] = -3.4e38f;
+  std::vector<float> k6, v6, out(H * S * D), ref;
+  for (int h = 0; h < KVH; ++h)
+    for (int t = 0; t < T - 1; ++t)
+      for (int d = 0; d < D; ++d) {
+        k6.push_back(k[(h * T + t) * D + d]);
+        v6.push_back(v[(h * T + t) * D + d]);
+      }
+  referenceAttention(q, k6, v6, H, KVH, S, T - 1, D, 0.3f, false, ref);
+  auto outm = om(out);
+  _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &mm, &outm, 1, 0, 0.3f);
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_NEAR(out[i], ref[i], 1e-5) << i;
+}
+
 // ---------------------------------------------------------------------------
 // Flash attention for every kernel variant this CPU runs, against a general
 // double-precision reference: batches, GQA/MQA, causal with T > S, additive
