@@ -15,11 +15,13 @@ using namespace mlir;
 namespace llmc {
 
 // Order matters: norms, gates and RoPE are raised before attention and
-// linear layers so those patterns see the simplified graph.
-static const char *kFunctionRaisingPasses =
-    "llmc-raise-embedding,llmc-raise-rms-norm,llmc-raise-swiglu,llmc-raise-rotary,"
-    "llmc-raise-attention,llmc-raise-causal-mask,"
-    "llmc-raise-linear";
+// linear layers so those patterns see the simplified graph. The causal-mask
+// recognition (after attention) can be switched off for the ablation.
+static std::string functionRaisingPasses(const PipelineOptions &opts) {
+  return std::string("llmc-raise-embedding,llmc-raise-rms-norm,llmc-raise-swiglu,"
+                     "llmc-raise-rotary,llmc-raise-attention,") +
+         (opts.enabled("causal-mask") ? "llmc-raise-causal-mask," : "") + "llmc-raise-linear";
+}
 
 static void addTextual(OpPassManager &pm, StringRef pipeline) {
   if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
@@ -42,7 +44,7 @@ int64_t preferredPanelWidth(const std::string &cpu) {
 const std::vector<std::string> &optimizationNames() {
   static const std::vector<std::string> names{"fuse-rms-norm", "fuse-gate-up", "fuse-qkv",
                                               "fuse-epilogue", "pack-weights", "plan-memory",
-                                              "fuse-rope"};
+                                              "fuse-rope", "causal-mask"};
   return names;
 }
 
@@ -124,8 +126,7 @@ static std::string optimizationPasses(const PipelineOptions &opts) {
 void buildRaisingPipeline(OpPassManager &pm, const PipelineOptions &opts) {
   std::string p = "canonicalize,cse";
   if (opts.raise) {
-    p += std::string(",llmc-raise-kv-cache,func.func(") + kFunctionRaisingPasses +
-         "),canonicalize,cse";
+    p += ",llmc-raise-kv-cache,func.func(" + functionRaisingPasses(opts) + "),canonicalize,cse";
     std::string opt = optimizationPasses(opts);
     if (!opt.empty())
       p += ",func.func(" + opt + "),canonicalize,cse";

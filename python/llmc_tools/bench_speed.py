@@ -40,7 +40,7 @@ from .bench_models import MODELS, compile_variant, log, prepare_model
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATIONS = ["pack-weights", "fuse-qkv", "fuse-gate-up", "fuse-epilogue", "fuse-rms-norm",
-             "fuse-rope", "plan-memory"]
+             "fuse-rope", "plan-memory", "causal-mask"]
 LLAMACPP_MISSING = ("llama.cpp: not measured: llama-cpp-python is not installed "
                     "(pip install -r python/requirements-bench.txt)")
 
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     ap.add_argument("--decode", type=int, default=128, help="decode steps (batch 1)")
     ap.add_argument("--decode-prompt", type=int, default=128, help="prompt run before the decode steps")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="split --reps over this many sweeps over all engines (robust to load changes)")
+                    help="split --reps over this many sweeps over all engines, and over all ablation variants (robust to load changes)")
     ap.add_argument("--ablation", action="store_true", help="also the one-optimization-off table")
     ap.add_argument("--ablation-skip", default="",
                     help="ablation rows to leave out, by name (e.g. no-kernels: codegen-only is slow)")
@@ -266,7 +266,12 @@ def _rows(spec, configs, threads, results, prompts, n_decode, decode_metric) -> 
 
 
 def run_ablation(args, llmc: Path, prep, threads: list[int], prompts: list[int]) -> list[dict]:
-    """prefill (longest prompt) and decode tok/s of llmc fp32 with one optimization off."""
+    """prefill (longest prompt) and decode tok/s of llmc fp32 with one optimization off.
+
+    Every variant is compiled first; then --rounds rounds each measure every
+    variant for reps/rounds repetitions (in a process of its own), so a drift of
+    the machine's speed during the run hits all variants alike instead of
+    whichever ran last."""
     tmax = max(threads)
     p = [max(prompts)]
     variants = [("full", "all optimizations", [], tmax)]
@@ -278,21 +283,31 @@ def run_ablation(args, llmc: Path, prep, threads: list[int], prompts: list[int])
     out = []
     for name, how, flags, t in variants:
         key = flags[0].lstrip("-").replace("disable=", "") if flags else name.replace(" ", "-")
+        row = {"variant": name, "how": how, "flags": flags, "threads": t, "tps": {},
+               "error": None, "samples": {}}
         if key in skip:
-            out.append({"variant": name, "how": how, "flags": flags, "threads": t, "tps": {},
-                        "error": "skipped (--ablation-skip)", "samples": {}})
-            continue
-        lib_name = "fp32" if not flags else "fp32-" + flags[0].lstrip("-").replace("=", "-")
-        lib = compile_variant(llmc, prep, lib_name, flags, args.compile_timeout)
-        res = {"error": lib.error} if lib.error else run_engine("llmc", lib.path, t, args, p, args.decode)
-        s = res.get("samples", {})
-        tps = {}
+            row["error"] = "skipped (--ablation-skip)"
+        else:
+            lib_name = "fp32" if not flags else "fp32-" + flags[0].lstrip("-").replace("=", "-")
+            lib = compile_variant(llmc, prep, lib_name, flags, args.compile_timeout)
+            row["error"], row["lib"] = lib.error, lib.path
+        out.append(row)
+    per_round = -(-args.reps // args.rounds)
+    for _ in range(args.rounds):
+        for row in out:
+            if row["error"]:
+                continue
+            res = run_engine("llmc", row["lib"], row["threads"], args, p, args.decode, per_round)
+            row["error"] = res.get("error")
+            for k, v in res.get("samples", {}).items():
+                row["samples"].setdefault(k, []).extend(v)
+    for row in out:
+        row.pop("lib", None)  # a Path: not JSON
+        s = row["samples"]
         if s.get(f"prefill_{p[0]}"):
-            tps[f"prefill {p[0]}"] = statistics.median(s[f"prefill_{p[0]}"])
+            row["tps"][f"prefill {p[0]}"] = statistics.median(s[f"prefill_{p[0]}"])
         if args.decode and s.get(f"decode_{args.decode}"):
-            tps[f"decode {args.decode}"] = statistics.median(s[f"decode_{args.decode}"])
-        out.append({"variant": name, "how": how, "flags": flags, "threads": t, "tps": tps,
-                    "error": res.get("error"), "samples": s})
+            row["tps"][f"decode {args.decode}"] = statistics.median(s[f"decode_{args.decode}"])
     return out
 
 

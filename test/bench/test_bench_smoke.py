@@ -161,3 +161,33 @@ def test_json_matches_an_independent_roofline_and_ratios(bench):
                        and o["threads"] == r["threads"])
             assert r["vs"]["ORT fp32"] == pytest.approx(r["tps"] / ort["tps"])
             assert r["tps"] == pytest.approx(float(np.median(r["samples"])))
+
+
+def test_ablation_rounds_interleave_every_variant(tmp_path):
+    """--ablation with --rounds 2: every optimization has its row (causal-mask
+    included), each measured once per round (so 2 samples per metric), the
+    "1 thread" row at 1 thread, and the no-kernels row skipped as asked."""
+    assert LLMC_BIN.is_file(), f"llmc binary missing: {LLMC_BIN} (set LLMC_BIN)"
+    assert STORIES.is_file(), f"{STORIES} missing (set LLMC_SHARED)"
+    cmd = [sys.executable, "-m", "llmc_tools.bench_speed", "--model", "stories260k", "--work", str(tmp_path),
+           "--engines", "llmc", "--precisions", "fp32", "--reps", "2", "--rounds", "2",
+           "--threads", "2", "--prompts", "32", "--decode", "8", "--decode-prompt", "8",
+           "--ablation", "--ablation-skip", "no-kernels",
+           "--llmc", str(LLMC_BIN), "--probe", str(LLMC_PROBE), "--quick-probe"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+    assert r.returncode == 0, f"bench_speed failed:\n{r.stdout}\n{r.stderr}"
+    ablation = json.loads((tmp_path / "stories260k/results.json").read_text())["ablation"]
+    names = {row["variant"]: row for row in ablation}
+    from llmc_tools.bench_speed import ABLATIONS
+    expected = {"full", "1 thread", "no runtime kernels"} | {f"no {n}" for n in ABLATIONS}
+    assert set(names) == expected
+    assert "no causal-mask" in names
+    assert names["no runtime kernels"]["error"].startswith("skipped")
+    assert names["1 thread"]["threads"] == 1 and names["full"]["threads"] == 2
+    for name, row in names.items():
+        if name == "no runtime kernels":
+            continue
+        assert row["error"] is None, (name, row["error"])
+        assert len(row["samples"]["prefill_32"]) == 2 and len(row["samples"]["decode_8"]) == 2, name
+        assert row["tps"]["prefill 32"] > 0 and row["tps"]["decode 8"] > 0, name
+    assert "| no causal-mask | --disable=causal-mask |" in r.stdout

@@ -76,7 +76,7 @@ cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level 0-3 (default 2
 cl::list<std::string> disable("disable",
                             cl::desc("Switch off llm-level optimizations (comma-separated): "
                                      "fuse-rms-norm, fuse-gate-up, fuse-qkv, fuse-epilogue, "
-                                     "pack-weights, plan-memory, fuse-rope, or all"),
+                                     "pack-weights, plan-memory, fuse-rope, causal-mask, or all"),
                             cl::CommaSeparated, cl::sub(compileCmd), cl::cat(cat));
 enum class Precision { F32, BF16 };
 cl::opt<Precision> precision(
