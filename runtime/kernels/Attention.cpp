@@ -38,13 +38,10 @@ using namespace llmc::rt::kern;
 
 namespace {
 
-
 [[noreturn]] void fail(const char *msg, long long a, long long b) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_attention_f32: %s (%lld vs %lld)\n", msg, a, b);
   std::abort();
 }
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// True if every element of the mask is +0 or -0. A padding-only mask
 /// (llmc-raise-causal-mask) is all zeros whenever nothing is padded, which

@@ -14,6 +14,9 @@
 
 namespace llmc::rt::kern {
 
+/// ceil(a / b) for a >= 0, b > 0 (tile, chunk and block counts).
+constexpr int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 /// How a variant wants the activations of a bf16 linear layer packed.
 enum class BF16Input {
   RoundedF32, ///< floats rounded to bf16 values, [k][mr]

@@ -64,10 +64,9 @@ inline int64_t balancedPanelChunks(int64_t P, int threads) {
     return 1;
   if (P <= threads)
     return P;
-  auto ceilDivide = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  int64_t best = threads, bestSpan = ceilDivide(P, threads);
+  int64_t best = threads, bestSpan = ceilDiv(P, threads);
   for (int64_t c = 2 * threads; c <= std::min<int64_t>(P, 4 * threads); c += threads) {
-    const int64_t span = ceilDivide(c, threads) * ceilDivide(P, c);
+    const int64_t span = ceilDiv(c, threads) * ceilDiv(P, c);
     if (span <= bestSpan) {
       best = c;
       bestSpan = span;

@@ -68,8 +68,6 @@ struct Problem {
   float eps;
 };
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /// Packs rows [r0, r1) (r0 a multiple of MR) of x for every k block and
 /// computes their RMSNorm factors. Element (row m, k) of k block [k0, k0+kc)
 /// lives in the row block at m0 = m - m % MR: offset M*k0 + m0*kc, then

@@ -46,7 +46,6 @@ using namespace llmc::rt::kern;
 
 namespace {
 
-
 [[noreturn]] __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...) {
   std::fprintf(stderr, "llmc runtime: llmc_rt_paged_attention_f32: ");
   va_list ap;
@@ -65,8 +64,6 @@ void expectShape(const char *name, const int64_t (&got)[4], const int64_t (&want
        (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3],
        (long long)want[0], (long long)want[1], (long long)want[2], (long long)want[3]);
 }
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Copies n elements between strided rows.
 void copyRow(float *dst, int64_t ds, const float *src, int64_t ss, int64_t n) {

@@ -53,8 +53,6 @@ constexpr int64_t kPanelSliceBytes = 96 << 10;
   std::abort();
 }
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 struct Problem {
   const KernelTable *kt;
   const QuantKernelTable *qt;

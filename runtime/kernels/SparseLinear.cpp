@@ -46,9 +46,6 @@ namespace sparse = llmc::sparse;
 
 namespace {
 
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 struct Problem {
   const KernelTable *kt;
   const SparseKernelTable *st;

@@ -51,8 +51,6 @@ namespace {
 
 constexpr const char *kFn = "llmc_rt_linear_w8a8";
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 struct Problem {
   const KernelTable *kt; // the epilogue's
   const W8A8KernelTable *wt;
