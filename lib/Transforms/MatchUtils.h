@@ -34,6 +34,22 @@ inline std::optional<llvm::SmallVector<int64_t>> intConstants(mlir::Value v) {
   return out;
 }
 
+/// The axes of an op that takes them as an attribute (older opsets) or as a
+/// constant operand (newer ones, `none` when omitted): the attribute's
+/// values, else the operand's, else nullopt (omitted or not constant).
+inline std::optional<llvm::SmallVector<int64_t>> axesOf(std::optional<mlir::ArrayAttr> attr,
+                                                         mlir::Value operand) {
+  if (attr) {
+    llvm::SmallVector<int64_t> vals;
+    for (auto i : attr->getAsValueRange<mlir::IntegerAttr>())
+      vals.push_back(i.getSExtValue());
+    return vals;
+  }
+  if (mlir::isa<mlir::NoneType>(operand.getType()))
+    return std::nullopt;
+  return intConstants(operand);
+}
+
 /// `op` defines `v` with the given type, else null.
 template <typename OpTy> OpTy def(mlir::Value v) {
   return v ? v.getDefiningOp<OpTy>() : OpTy();

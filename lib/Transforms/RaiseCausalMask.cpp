@@ -57,15 +57,7 @@ std::optional<std::pair<Value, int64_t>> shapeDim(Value v) {
 
 /// The axes an Unsqueeze inserts, normalized to its result rank.
 std::optional<SmallVector<int64_t>> unsqueezeAxes(onnx::UnsqueezeOp op) {
-  std::optional<SmallVector<int64_t>> axes;
-  if (auto a = op.getAxes()) {
-    SmallVector<int64_t> vals;
-    for (auto i : a->getAsValueRange<IntegerAttr>())
-      vals.push_back(i.getSExtValue());
-    axes = vals;
-  } else if (!isa<NoneType>(op.getAxesInput().getType())) {
-    axes = intConstants(op.getAxesInput());
-  }
+  auto axes = axesOf(op.getAxes(), op.getAxesInput());
   if (!axes)
     return std::nullopt;
   int64_t rank = rankOf(op.getResult());
@@ -90,7 +82,7 @@ public:
 
   /// True if `cond` ([S, T] plus leading unit axes) is true exactly for the
   /// keys after each query's absolute position: key t > past + s.
-  bool isFuture(Value cond) const {
+  bool isFuture(Value cond) {
     // Leading unit axes only (they broadcast over batch and heads).
     while (auto unsq = def<onnx::UnsqueezeOp>(cond)) {
       auto axes = unsqueezeAxes(unsq);
@@ -135,7 +127,7 @@ public:
 private:
   /// Shape(cache slot)[cache axis]: the number of cached positions. The
   /// runtime keeps one length per sequence, so every slot has the same.
-  bool isPastLength(Value v) const {
+  bool isPastLength(Value v) {
     auto dim = shapeDim(v);
     auto arg = dim ? dyn_cast<BlockArgument>(dim->first) : BlockArgument();
     if (!arg || arg.getOwner()->getParentOp() != fn_.getOperation())
@@ -147,7 +139,7 @@ private:
 
   /// Shape(ids)[1] where ids are the token ids the model embeds: the number
   /// of new positions, which is the query length S of every attention.
-  bool isQueryLength(Value v) const {
+  bool isQueryLength(Value v) {
     auto dim = shapeDim(v);
     auto arg = dim ? dyn_cast<BlockArgument>(dim->first) : BlockArgument();
     if (!arg || arg.getOwner()->getParentOp() != fn_.getOperation() || dim->second != 1 ||
@@ -159,7 +151,7 @@ private:
     });
   }
 
-  mutable func::FuncOp fn_;
+  func::FuncOp fn_;
 };
 
 /// A scalar constant that masks a score out: float32 min or below, or -inf.

@@ -24,15 +24,7 @@ Value matchMeanOfSquares(Value v) {
     return {};
   Value sq = mean.getData();
   int64_t rank = rankOf(sq);
-  std::optional<SmallVector<int64_t>> axes;
-  if (auto a = mean.getAxes()) {
-    SmallVector<int64_t> vals;
-    for (auto i : a->getAsValueRange<IntegerAttr>())
-      vals.push_back(i.getSExtValue());
-    axes = vals;
-  } else if (!isa<NoneType>(mean.getAxesInput().getType())) {
-    axes = intConstants(mean.getAxesInput());
-  }
+  auto axes = axesOf(mean.getAxes(), mean.getAxesInput());
   if (!axes || !isLastAxis(*axes, rank))
     return {};
   if (auto pow = def<onnx::PowOp>(sq)) {
