@@ -64,6 +64,13 @@ std::string inverseCholeskyUpper(const double *H, int64_t K, double dampFraction
 std::string quantize(const float *w, bool transposed, const double *H, const quant::Layout &l,
                      const Options &options, uint8_t *codes, uint16_t *scales, uint8_t *zeros);
 
+/// Round to nearest, with each group's scale chosen like Options::clipSearch
+/// does (the RTN range shrunk by 0, 2.5, ..., 25 %, whichever gives the least
+/// error weighted by `energy`, the inputs' energies diag(H), K values). Same
+/// layout and padding as quant::quantizeRTN. Returns "" or an error message.
+std::string quantizeClipped(const float *w, bool transposed, const double *energy, const quant::Layout &l,
+                            uint8_t *codes, uint16_t *scales, uint8_t *zeros, int threads = 0);
+
 /// The buffers of one quantization of a weight (zeros may be null if symmetric).
 struct QuantizedView {
   const uint8_t *codes;

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "llmc/Gptq.h"
 
+#include "Parallel.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -16,26 +18,10 @@
 namespace llmc::gptq {
 
 namespace q = llmc::quant;
+using quantimpl::parallelChunks;
+using quantimpl::quadraticForms;
 
 namespace {
-
-/// Runs fn(chunk) for chunk in [0, n) on up to `threads` threads.
-template <typename F> void parallelChunks(int64_t n, int threads, F fn) {
-  if (threads <= 0)
-    threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  threads = int(std::min<int64_t>(threads, n));
-  std::atomic<int64_t> next{0};
-  auto work = [&] {
-    for (int64_t c; (c = next.fetch_add(1)) < n;)
-      fn(c);
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto &t : pool)
-    t.join();
-}
 
 // The hot loops get an AVX2+FMA clone next to the baseline one (the
 // compiler is built for plain x86-64); the loader picks one for the CPU.
@@ -78,32 +64,6 @@ GPTQ_MULTIVERSION void blockUpdate(float *W, const float *err, const float *U, i
       if (u != 0.f)
         for (int64_t j = 0; j < nc; ++j)
           wr[j] -= u * ep[j];
-    }
-  }
-}
-
-/// For each of the `m` matrices X ([K][nc], mats[i]), out[i] += sum_j
-/// x_j^T H x_j over its columns, with H symmetric (Hf, f32, row-major):
-/// sum_k x_k (H_kk x_k + 2 sum_{r>k} H_kr x_r). `t` has nc floats.
-/// (No library templates in here: clones would not instantiate them.)
-GPTQ_MULTIVERSION void quadraticForms(const float *Hf, int64_t K, const float *const *mats, int m, int64_t nc,
-                                      float *t, double *out) {
-  for (int64_t k = 0; k < K; ++k) {
-    const float *hk = Hf + k * K;
-    for (int i = 0; i < m; ++i) {
-      float *ti = t;
-      for (int64_t j = 0; j < nc; ++j)
-        ti[j] = 0.f;
-      for (int64_t r = k + 1; r < K; ++r) {
-        const float h = hk[r], *xr = mats[i] + r * nc;
-        for (int64_t j = 0; j < nc; ++j)
-          ti[j] += h * xr[j];
-      }
-      const float *xk = mats[i] + k * nc;
-      double s = 0;
-      for (int64_t j = 0; j < nc; ++j)
-        s += double(xk[j]) * (double(hk[k]) * xk[j] + 2.0 * ti[j]);
-      out[i] += s;
     }
   }
 }
@@ -211,6 +171,45 @@ static bool chooseParams(const float *v, int64_t count, int64_t stride, const do
     }
   }
   return true;
+}
+
+std::string quantizeClipped(const float *w, bool transposed, const double *energy, const quant::Layout &l,
+                            uint8_t *codes, uint16_t *scales, uint8_t *zeros, int threads) {
+  // RTN first: fills the padding exactly as quantizeRTN does (and validates).
+  if (std::string e = q::quantizeRTN(w, transposed, l, codes, scales, zeros); !e.empty())
+    return e;
+  const q::Scheme &s = l.scheme;
+  const int64_t K = l.K, N = l.N, G = l.groupSize;
+  std::string error;
+  std::mutex errorMutex;
+  const int64_t numChunks = (N + kChunkColumns - 1) / kChunkColumns;
+  parallelChunks(numChunks, threads, [&](int64_t chunk) {
+    std::vector<float> col(K);
+    for (int64_t n = chunk * kChunkColumns; n < std::min(N, (chunk + 1) * kChunkColumns); ++n) {
+      for (int64_t k = 0; k < K; ++k)
+        col[k] = q::weightAt(w, transposed, k, n, K, N);
+      for (int64_t g = 0; g < l.numGroups; ++g) {
+        const int64_t k0 = g * G, count = std::min(G, K - k0);
+        if (count <= 0)
+          continue;
+        q::GroupParams p;
+        std::string e;
+        if (!chooseParams(&col[k0], count, 1, &energy[k0], s, /*clip=*/true, &p, &e)) {
+          std::lock_guard<std::mutex> lock(errorMutex);
+          error = e + " (column " + std::to_string(n) + ")";
+          return;
+        }
+        const int64_t idx = l.paramIndex(g, n);
+        scales[idx] = p.scale;
+        if (zeros)
+          zeros[idx] = s.symmetric ? 0 : p.zero;
+        const float sc = q::fromF16(p.scale);
+        for (int64_t k = k0; k < std::min(k0 + G, l.paddedK); ++k)
+          q::setCode(l, codes, k, n, q::quantizeValue(k < K ? col[k] : 0.f, sc, p.zero, s.bits));
+      }
+    }
+  });
+  return error;
 }
 
 std::string quantize(const float *w, bool transposed, const double *H, const quant::Layout &l,

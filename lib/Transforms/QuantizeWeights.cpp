@@ -6,7 +6,9 @@
 // layout the runtime's quantized kernels read; the fused prologue/epilogues
 // of the linear carry over.
 //
-// Methods: round to nearest, or GPTQ (include/llmc/Gptq.h) from the input
+// Methods: round to nearest, GPTQ (include/llmc/Gptq.h) or AWQ
+// (include/llmc/Awq.h, AwqScaling.h: per-input scales folded into the
+// producers, then round to nearest with the clip search), from the input
 // statistics of an instrumented run (include/llmc/CalibrationStats.h),
 // matched to the linears by their number among the candidates
 // (QuantCandidates.h) and checked by shape.
@@ -27,6 +29,7 @@
 // usual.
 //
 //===----------------------------------------------------------------------===//
+#include "AwqScaling.h"
 #include "ConstantWeights.h"
 #include "QuantCandidates.h"
 #include "llmc/CalibrationStats.h"
@@ -84,7 +87,7 @@ struct QuantizedTensor {
 struct ReportEntry {
   std::string name, kind, scheme, method, note, sharedWith;
   int64_t K = 0, N = 0, bytes = 0;
-  std::optional<double> error, rtnError;
+  std::optional<double> error, rtnError, awqAlpha;
 };
 
 struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeightsPass> {
@@ -96,6 +99,7 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
   std::optional<QuantizedTensor> head;
   std::vector<float> headWeight; // logical [K, N], row-major
   std::string headName;
+  std::vector<awqfold::Choice> awqChoices; // method=awq: per candidate
 
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
@@ -123,10 +127,10 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     if (actBits == 8 && bits == 4)
       if (std::string e = quant::w4a8Unsupported(scheme); !e.empty())
         return fail("act-bits=8 with int4 weights (W4A8): " + e);
-    if (method != "rtn" && method != "gptq")
-      return fail("unknown method '" + method + "' (rtn or gptq)");
-    if (method == "gptq" && calibration.empty())
-      return fail("method=gptq needs calibration statistics (llmc compile --calibration=FILE)");
+    if (method != "rtn" && method != "gptq" && method != "awq")
+      return fail("unknown method '" + method + "' (rtn, gptq or awq)");
+    if ((method == "gptq" || method == "awq") && calibration.empty())
+      return fail("method=" + method + " needs calibration statistics (llmc compile --calibration=FILE)");
 
     SmallVector<llm::LinearOp> cands = quantcand::candidates(fn);
     if (!calibration.empty() && !cands.empty()) {
@@ -148,12 +152,27 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
         }
       }
     }
+    auto schemeOf = [&](size_t i) {
+      quant::Scheme s = scheme;
+      s.bits = quantcand::feedsLogits(cands[i]) ? *headBits : int(bits);
+      return s;
+    };
+    awqChoices.clear();
+    if (method == "awq" && !cands.empty()) {
+      // All scales first: a down projection's 1 / s goes into the gated
+      // linear before it, which must be quantized after that.
+      auto awqScheme = [&](size_t i) -> std::optional<quant::Scheme> {
+        quant::Scheme s = schemeOf(i);
+        if (quantcand::feedsLogits(cands[i]) || s.bits == 0 || staysF32(cands[i]))
+          return std::nullopt;
+        return s;
+      };
+      if (failed(awqfold::applyScales(cands, *stats, awqScheme, awq::Options(), awqChoices)))
+        return signalPassFailure();
+    }
     for (size_t i = 0; i < cands.size(); ++i) {
       llm::LinearOp op = cands[i];
-      bool isHead = quantcand::feedsLogits(op);
-      quant::Scheme s = scheme;
-      s.bits = isHead ? *headBits : int(bits);
-      if (failed(quantize(op, i, s, isHead)))
+      if (failed(quantize(op, i, schemeOf(i), quantcand::feedsLogits(op))))
         return signalPassFailure();
     }
     quant::Scheme embScheme = scheme;
@@ -169,6 +188,12 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     stats.reset();
     head.reset();
     headWeight = {};
+  }
+
+  /// The gated quantized kernel pairs whole panels: other gated layers stay f32.
+  bool staysF32(llm::LinearOp op) {
+    auto [k, cols] = quantcand::weightShape(op);
+    return op.getGated() && (cols / 2) % panel != 0;
   }
 
   OpBuilder entryBuilder() {
@@ -204,9 +229,8 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     r.kind = isHead ? "lm_head" : "linear";
     r.K = k;
     r.N = cols;
-    int64_t n = op.getGated() ? cols / 2 : cols;
     int64_t nr = panel;
-    if (scheme.bits == 0 || (op.getGated() && n % nr != 0)) {
+    if (scheme.bits == 0 || staysF32(op)) {
       // The gated quantized kernel pairs whole panels; such layers stay f32.
       r.scheme = "f32";
       r.method = "none";
@@ -226,14 +250,50 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     uint8_t *zp = scheme.symmetric ? nullptr : zeros.data();
     std::vector<double> H;
     bool haveH = stats && stats->entries()[id].tokens > 0;
-    if (method == "gptq" && !haveH)
+    if (method != "rtn" && !haveH)
       return op.emitError("llmc-quantize-weights: linear ") << id << " never ran during calibration";
     if (haveH && !stats->readGram(id, H))
       return op.emitError("llmc-quantize-weights: cannot read the calibration statistics of linear ") << id;
     // RTN's quantization too, for comparison in the report (GPTQ only).
     std::vector<uint8_t> rc, rz;
     std::vector<uint16_t> rs;
-    if (method == "gptq") {
+    // AWQ: the weight (already diag(s) W) reads x / s, whose Gram matrix is
+    // H_ij / (s_i s_j); the report compares with RTN of the original W on H.
+    const awqfold::Choice *awqChoice = method == "awq" ? &awqChoices[id] : nullptr;
+    const bool awqScaled = awqChoice && !awqChoice->scales.empty();
+    std::vector<double> Horig;
+    if (awqScaled) {
+      const std::vector<float> &sc = awqChoice->scales;
+      Horig = H;
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < k; ++j)
+          H[i * k + j] /= double(sc[i]) * double(sc[j]);
+    }
+    if (method == "awq") {
+      std::vector<double> energy(k);
+      for (int64_t i = 0; i < k; ++i)
+        energy[i] = std::max(0.0, H[i * k + i]);
+      error = clipSearch ? gptq::quantizeClipped(w->data(), tr, energy.data(), l, codes.data(), scales.data(), zp)
+                         : quant::quantizeRTN(w->data(), tr, l, codes.data(), scales.data(), zp);
+      if (error.empty() && awqScaled) {
+        r.awqAlpha = awqChoice->alpha;
+        std::vector<float> orig(w->size());
+        const std::vector<float> &sc = awqChoice->scales;
+        for (int64_t kk = 0; kk < k; ++kk)
+          for (int64_t nn = 0; nn < cols; ++nn) {
+            int64_t at = tr ? nn * k + kk : kk * cols + nn;
+            orig[at] = (*w)[at] / sc[kk];
+          }
+        std::vector<uint8_t> oc(l.codeBytes()), oz(l.numParams());
+        std::vector<uint16_t> os(l.numParams());
+        error = quant::quantizeRTN(orig.data(), tr, l, oc.data(), os.data(), scheme.symmetric ? nullptr : oz.data());
+        if (error.empty())
+          r.rtnError = gptq::relativeOutputErrors(orig.data(), tr, Horig.data(), l,
+                                                  {{oc.data(), os.data(), oz.data()}})[0];
+      }
+      if (!awqChoice->note.empty())
+        r.note = awqChoice->note;
+    } else if (method == "gptq") {
       gptq::Options go;
       go.actOrder = actOrder;
       go.clipSearch = clipSearch;
@@ -264,7 +324,7 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     if (actBits == 8 && !a8)
       r.note = "weight-only: " + quant::w4a8Unsupported(scheme);
     r.scheme = schemeName(scheme) + (a8 ? "-a8" : "");
-    r.method = method;
+    r.method = method == "awq" && !awqScaled ? "rtn" : method.getValue();
     r.bytes = l.totalBytes();
     QuantizedTensor q = createConstants(op.getLoc(), l, op.getWeight(), codes, scales, zeros);
     if (isHead && !op.getGated()) {
@@ -364,6 +424,8 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
         o["rel_error"] = *r.error;
       if (r.rtnError)
         o["rtn_rel_error"] = *r.rtnError;
+      if (r.awqAlpha)
+        o["awq_alpha"] = *r.awqAlpha;
       if (!r.sharedWith.empty())
         o["shared_with"] = r.sharedWith;
       if (!r.note.empty())

@@ -76,7 +76,8 @@ def test_quantize_option_errors(llmc, model, tmp_path):
     stats = tmp_path / "other.bin"
     stats.write_bytes(b"LLMCCAL1" + (3).to_bytes(8, "little") + bytes(72))  # 3 linears that never ran
     for bad, needle in [(["--quantize=int5"], "cannot parse"), (["--quantize=group=32"], "needs int8 or int4"),
-                        (["--quantize=int4,method=awq"], "method 'awq' is not available"),
+                        (["--quantize=int4,method=hqq"], "method 'hqq' is not available"),
+                        (["--quantize=int4,method=awq"], "method=awq needs --calibration"),
                         (["--quantize=int4,method=gptq"], "method=gptq needs --calibration"),
                         (["--quantize=int4,embedding=int2"], "cannot parse --quantize component 'embedding=int2'"),
                         (["--calibration=x.txt"], "need --quantize"),

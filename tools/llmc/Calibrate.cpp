@@ -1,6 +1,6 @@
 //===- Calibrate.cpp - calibration statistics for `llmc compile` ----------===//
 //
-// `llmc compile --quantize=...,method=gptq --calibration=FILE` compiles the
+// `llmc compile --quantize=...,method=gptq|awq --calibration=FILE` compiles the
 // model twice. The first compile (this executable again, with the hidden
 // `--instrument-linears`) builds an f32 library whose quantization
 // candidates report their inputs to the runtime (llmc-instrument-linears,

@@ -89,10 +89,10 @@ cl::opt<Precision> precision(
 cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize linear-layer weights: int8|int4[,group=32|64|128][,sym|asym]"
-             "[,method=rtn|gptq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head]"
+             "[,method=rtn|gptq|awq][,lm-head=f32|int8|int4][,embedding=f32|int8|int4][,keep-lm-head]"
              "[,act=f32|int8] (act=f32: weight-only, the default; act=int8 (or w8a8 = int8,act=int8): "
              "int8 activations quantized at run time, per token for int8 weights (W8A8), per token "
-             "and block of 32 for int4 weights (W4A8: group 0 or a multiple of 32); gptq needs "
+             "and block of 32 for int4 weights (W4A8: group 0 or a multiple of 32); gptq and awq need "
              "--calibration)"),
     cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> sparsity(
@@ -121,7 +121,7 @@ cl::opt<bool> keepTemps("keep-temps", cl::desc("Keep the linker's work directory
                         cl::sub(compileCmd), cl::cat(cat));
 cl::opt<std::string> calibrationText(
     "calibration",
-    cl::desc("Calibration text (plain) for --quantize=...,method=gptq: an instrumented build of "
+    cl::desc("Calibration text (plain) for --quantize=...,method=gptq|awq: an instrumented build of "
              "the model runs on it first (docs/Quantization.md)"),
     cl::value_desc("file"), cl::init(""), cl::sub(compileCmd), cl::cat(cat));
 cl::opt<int> calibrationChunks("calibration-chunks",
@@ -188,8 +188,9 @@ int prepareCalibration(llmc::PipelineOptions &popts, std::unique_ptr<FileRemover
     }
     return 0;
   }
-  if (popts.quantMethod == "gptq" && !wantStats) {
-    errs() << "llmc: --quantize=...,method=gptq needs --calibration=FILE (plain text; "
+  if ((popts.quantMethod == "gptq" || popts.quantMethod == "awq") && !wantStats) {
+    errs() << "llmc: --quantize=...,method=" << popts.quantMethod
+           << " needs --calibration=FILE (plain text; "
               "docs/Quantization.md says which) or --calibration-stats=FILE\n";
     return 2;
   }
@@ -337,18 +338,18 @@ int runCompile() {
         (part == "no-act-order" ? popts.quantActOrder : popts.quantClipSearch) = false;
       } else if (key == "group" && !value.getAsInteger(10, popts.quantGroup) &&
                  popts.quantGroup >= 0) {
-      } else if (key == "method" && (value == "rtn" || value == "gptq")) {
+      } else if (key == "method" && (value == "rtn" || value == "gptq" || value == "awq")) {
         popts.quantMethod = value.str();
       } else if (key == "method") {
         errs() << "llmc: --quantize method '" << value
-               << "' is not available (available: rtn, gptq)\n";
+               << "' is not available (available: rtn, gptq, awq)\n";
         return 2;
       } else if ((key == "lm-head" || key == "embedding") &&
                  (value == "f32" || value == "int8" || value == "int4")) {
         (key == "lm-head" ? popts.quantLmHead : popts.quantEmbedding) = value.str();
       } else {
         errs() << "llmc: cannot parse --quantize component '" << part
-               << "' (expected int8|int4, group=N, sym|asym, method=rtn|gptq, "
+               << "' (expected int8|int4, group=N, sym|asym, method=rtn|gptq|awq, "
                   "lm-head=f32|int8|int4, embedding=f32|int8|int4, keep-lm-head, no-act-order, "
                   "no-clip, act=f32|int8, w8a8)\n";
         return 2;
@@ -373,8 +374,8 @@ int runCompile() {
     std::string err = parseSparsityOption(sparsity, popts);
     if (err.empty() && (noKernels || noRaise))
       err = "--sparsity needs the runtime kernels and raising (not --no-kernels or --no-raise)";
-    if (err.empty() && popts.quantBits && popts.quantMethod == "gptq")
-      err = "--sparsity cannot be combined with --quantize=...,method=gptq (use rtn)";
+    if (err.empty() && popts.quantBits && popts.quantMethod != "rtn")
+      err = "--sparsity cannot be combined with --quantize=...,method=" + popts.quantMethod + " (use rtn)";
     // With dense-kernels the pruned weights stay ordinary linears, which the
     // quantizer then takes like any other (round to nearest maps a zero to
     // code 0 of the symmetric grid, so they stay zero).

@@ -28,7 +28,7 @@ struct PipelineOptions {
   bool quantKeepLmHead = false;
   /// 8: int8 activations on the int8 linears (W8A8); 0: f32 activations.
   int64_t quantActBits = 0;
-  /// "rtn" or "gptq" (GPTQ reads the statistics file `quantCalibration`);
+  /// "rtn", "gptq" or "awq" (both read the statistics file `quantCalibration`);
   /// the LM head's and the embedding table's precision ("" for the head =
   /// like the other layers; "f32", "int8", "int4"); the JSON report file.
   std::string quantMethod = "rtn";

@@ -313,7 +313,7 @@ def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
     Option<"keepLmHead", "keep-lm-head", "bool", /*default=*/"false",
            "Leave the layer producing `logits` in full precision">,
     Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
-           "rtn (round to nearest) or gptq (needs `calibration`)">,
+           "rtn (round to nearest), gptq or awq (both need `calibration`)">,
     Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
            "Calibration statistics file (include/llmc/CalibrationStats.h)">,
     Option<"lmHead", "lm-head", "std::string", /*default=*/"\"\"",

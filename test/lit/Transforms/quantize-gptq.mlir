@@ -20,7 +20,7 @@
 // RUN: %python %inputs/make_calibration_stats.py %t.unseen 8,1,unseen
 // RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 method=gptq calibration=%t.unseen}))' 2>&1 | FileCheck %s --check-prefix=UNSEEN
 // RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 method=gptq calibration=%s}))' 2>&1 | FileCheck %s --check-prefix=BADFILE
-// RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 method=awq}))' 2>&1 | FileCheck %s --check-prefix=METHOD
+// RUN: not llmc-opt %s --pass-pipeline='builtin.module(func.func(llmc-quantize-weights{bits=8 method=hqq}))' 2>&1 | FileCheck %s --check-prefix=METHOD
 
 // int8 per channel, scale 127/127 = 1, code = q + 128. Inputs 0 and 1 are
 // correlated (H[0][1] = 0.5): GPTQ moves half of w0's rounding error (+0.4)
@@ -51,7 +51,7 @@
 // SHAPE: calibration statistics of linear 0 are for K x N = 16 x 1, this linear is 8 x 1
 // UNSEEN: linear 0 never ran during calibration
 // BADFILE: is not a calibration statistics file
-// METHOD: unknown method 'awq' (rtn or gptq)
+// METHOD: unknown method 'hqq' (rtn, gptq or awq)
 func.func @main(%x: tensor<?x8xf32>) -> tensor<?x1xf32> {
   %w = arith.constant dense<[[10.4], [20.4], [127.0], [-3.3], [0.0], [0.0], [1.6], [0.0]]> : tensor<8x1xf32>
   %y = llm.linear %x, %w : (tensor<?x8xf32>, tensor<8x1xf32>) -> tensor<?x1xf32>
