@@ -137,6 +137,36 @@ def test_gptq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
     assert stats.stat().st_size > 0
 
 
+def test_awq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
+    """AWQ int4 g32 end to end (method=awq, same calibration as GPTQ): within
+    GPTQ_BOUND of f32 on both texts and not worse than RTN on WikiText. The
+    report: the QKV projections (scales into the input norm's gain) and the
+    down projections (into the f32 gate/up's up half) are AWQ-scaled, each
+    with a lower output error than RTN's on the calibration data; the
+    attention output projections and the head stay round to nearest and
+    say why."""
+    d, _ = model
+    report = d / "awq.json"
+    so = compile_lib(llmc, model, "awq-g32", "--quantize=int4,group=32,method=awq",
+                     "--calibration", calibration, *CALIBRATION, "--quantize-report", report)
+    for name, (text, ctx) in texts.items():
+        got, ref, rtn = perplexity(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
+        print(f"awq-g32 {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
+              f"RTN {rtn:.4f} ({(rtn / ref - 1) * 100:+.2f}%)")
+        assert got <= ref * (1 + GPTQ_BOUND), f"awq on {name}: {got:.4f} vs f32 {ref:.4f}"
+        if name == "wiki":
+            assert got <= rtn, f"awq on {name}: {got:.4f} vs RTN {rtn:.4f}"
+    r = json.loads(report.read_text())
+    assert r["method"] == "awq"
+    scaled = [t for t in r["tensors"] if t["method"] == "awq"]
+    assert sorted({t["name"].split(".")[4] for t in scaled}) == ["down_proj", "q_proj"], scaled
+    assert len(scaled) == 10, scaled  # 5 x (qkv, down)
+    for t in scaled:
+        assert 0 <= t["awq_alpha"] < 1 and t["rel_error"] < t["rtn_rel_error"], t
+    others = [t for t in r["tensors"] if t["method"] == "rtn"]
+    assert len(others) == 6 and all(t["note"].startswith("awq: ") for t in others), others
+
+
 def test_mixed_precision(llmc, model, texts, f32, calibration):
     """int8 head and int8 embedding over int4 GPTQ layers: stories260K's head is
     its embedding table transposed, so the table is stored once and read by

@@ -1,7 +1,9 @@
 """Writes a calibration statistics file (include/llmc/CalibrationStats.h) for
 lit tests of llmc-quantize-weights: one entry per argument "K,N,KIND" with
 KIND identity (H = I, 100 tokens), pair (H = I but H[0][1] = H[1][0] = 0.5:
-inputs 0 and 1 correlated) or unseen (K = 0: the linear never ran).
+inputs 0 and 1 correlated), outlier (H = I but H[0][0] = 10000: input 0 is
+100x larger than the others, as AWQ's salient channels) or unseen (K = 0:
+the linear never ran).
 
   make_calibration_stats.py OUT K,N,KIND [K,N,KIND ...]
 """
@@ -22,6 +24,8 @@ def main(out, specs):
             for r in range(k):
                 for c in range(r, k):
                     v = 1.0 if r == c else (0.5 if kind == "pair" and (r, c) == (0, 1) else 0.0)
+                    if kind == "outlier" and r == c == 0:
+                        v = 10000.0
                     f.write(struct.pack("<d", v))
 
 
