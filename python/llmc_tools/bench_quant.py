@@ -9,7 +9,7 @@ In DIR/<model>/ (shared with bench_speed) it makes, once each:
   model.onnx, model-f32.gguf        from the same float32 checkpoint (bench_models.py)
   tokenizer.json                    next to model.onnx, so every library embeds it
   calibration.txt                   the tail of wiki.test.raw (calibration_text.py)
-  calibration.stats                 GPTQ / Wanda statistics, collected once
+  calibration.stats                 GPTQ / AWQ / Wanda statistics, collected once
   model-q8_0/q4_0/q4_1.gguf         llama_model_quantize on model-f32.gguf
   llmc-quant-<row>.so               `llmc compile` with the row's flags
 then for every row: perplexity (`llmc perplexity --ctx C --chunks N` for llmc;
@@ -48,11 +48,17 @@ LLMC_ROWS = [
      ["--quantize=int4,group=32,method=gptq,lm-head=int8,embedding=int8", CALIB]),
     ("int4-gptq-g64", "llmc int4 GPTQ g64 (int8 head/emb)",
      ["--quantize=int4,group=64,method=gptq,lm-head=int8,embedding=int8", CALIB]),
+    ("int4-awq-g32", "llmc int4 AWQ g32 (int8 head/emb)",
+     ["--quantize=int4,group=32,method=awq,lm-head=int8,embedding=int8", CALIB]),
+    ("int4-awq-g64", "llmc int4 AWQ g64 (int8 head/emb)",
+     ["--quantize=int4,group=64,method=awq,lm-head=int8,embedding=int8", CALIB]),
     ("w8a8", "llmc W8A8 (int8 weights g32, int8 tokens)", ["--quantize=int8,group=32,act=int8"]),
     ("w4a8-rtn-g32", "llmc W4A8 RTN g32 (int8 head/emb, int8 blocks of 32)",
      ["--quantize=int4,group=32,act=int8,lm-head=int8,embedding=int8"]),
     ("w4a8-gptq-g64", "llmc W4A8 GPTQ g64 (int8 head/emb, int8 blocks of 32)",
      ["--quantize=int4,group=64,method=gptq,act=int8,lm-head=int8,embedding=int8", CALIB]),
+    ("w4a8-awq-g64", "llmc W4A8 AWQ g64 (int8 head/emb, int8 blocks of 32)",
+     ["--quantize=int4,group=64,method=awq,act=int8,lm-head=int8,embedding=int8", CALIB]),
     ("kv-int8", "llmc fp32, int8 KV cache", ["--kv-cache=int8"]),
     ("kv-bf16", "llmc fp32, bf16 KV cache", ["--kv-cache=bf16"]),
     ("sparse-2:4", "llmc 2:4 Wanda (f32)", ["--sparsity=2:4,method=wanda", CALIB]),

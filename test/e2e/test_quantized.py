@@ -107,6 +107,18 @@ def rtn_g32(llmc, model, texts):
     return {k: perplexity(llmc, so, t, c) for k, (t, c) in texts.items()}
 
 
+def check_calibrated(label, llmc, so, texts, f32, rtn_g32):
+    """A calibrated int4 library: within GPTQ_BOUND of f32 on both texts, and
+    not worse than RTN on WikiText (the calibration's domain)."""
+    for name, (text, ctx) in texts.items():
+        got, ref, rtn = perplexity(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
+        print(f"{label} {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
+              f"RTN {rtn:.4f} ({(rtn / ref - 1) * 100:+.2f}%)")
+        assert got <= ref * (1 + GPTQ_BOUND), f"{label} on {name}: {got:.4f} vs f32 {ref:.4f}"
+        if name == "wiki":
+            assert got <= rtn, f"{label} on {name}: {got:.4f} vs RTN {rtn:.4f}"
+
+
 def test_gptq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
     """GPTQ int4 g32 end to end: a calibration run, then a library whose
     perplexity stays within GPTQ_BOUND of f32 on both texts and is not worse
@@ -121,13 +133,7 @@ def test_gptq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
     so = compile_lib(llmc, model, "gptq-g32", "--quantize=int4,group=32,method=gptq",
                      "--calibration", calibration, *CALIBRATION, "--save-calibration-stats", stats,
                      "--quantize-report", report)
-    for name, (text, ctx) in texts.items():
-        got, ref, rtn = perplexity(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
-        print(f"gptq-g32 {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
-              f"RTN {rtn:.4f} ({(rtn / ref - 1) * 100:+.2f}%)")
-        assert got <= ref * (1 + GPTQ_BOUND), f"gptq on {name}: {got:.4f} vs f32 {ref:.4f}"
-        if name == "wiki":
-            assert got <= rtn, f"gptq on {name}: {got:.4f} vs RTN {rtn:.4f}"
+    check_calibrated("gptq-g32", llmc, so, texts, f32, rtn_g32)
     r = json.loads(report.read_text())
     assert r["method"] == "gptq" and r["calibration_tokens"] == 16 * 128
     quantized = [t for t in r["tensors"] if t["method"] == "gptq"]
@@ -149,13 +155,7 @@ def test_awq_perplexity(llmc, model, texts, f32, rtn_g32, calibration):
     report = d / "awq.json"
     so = compile_lib(llmc, model, "awq-g32", "--quantize=int4,group=32,method=awq",
                      "--calibration", calibration, *CALIBRATION, "--quantize-report", report)
-    for name, (text, ctx) in texts.items():
-        got, ref, rtn = perplexity(llmc, so, text, ctx), f32[1][name], rtn_g32[name]
-        print(f"awq-g32 {name}: PPL {got:.4f} vs f32 {ref:.4f} ({(got / ref - 1) * 100:+.2f}%), "
-              f"RTN {rtn:.4f} ({(rtn / ref - 1) * 100:+.2f}%)")
-        assert got <= ref * (1 + GPTQ_BOUND), f"awq on {name}: {got:.4f} vs f32 {ref:.4f}"
-        if name == "wiki":
-            assert got <= rtn, f"awq on {name}: {got:.4f} vs RTN {rtn:.4f}"
+    check_calibrated("awq-g32", llmc, so, texts, f32, rtn_g32)
     r = json.loads(report.read_text())
     assert r["method"] == "awq"
     scaled = [t for t in r["tensors"] if t["method"] == "awq"]

@@ -280,7 +280,7 @@ def LogitsLast : Pass<"llmc-logits-last", "mlir::ModuleOp"> {
 }
 
 def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
-  let summary = "Quantize constant linear weights to int8 / int4 (RTN or GPTQ)";
+  let summary = "Quantize constant linear weights to int8 / int4 (RTN, GPTQ or AWQ)";
   let description = [{
     Every `llm.linear` with a constant f32 weight becomes an
     `llm.quantized_linear` whose weight is stored in the panel layout of
@@ -290,7 +290,12 @@ def QuantizeWeights : Pass<"llmc-quantize-weights", "mlir::func::FuncOp"> {
     scaling, gating, bias, residual) carry over. `method=gptq` quantizes
     with GPTQ (include/llmc/Gptq.h) from the `calibration` statistics of
     an instrumented run (llmc-instrument-linears; linear i of the walk is
-    entry i, and its K and N must match). `lm-head` picks the scheme of the
+    entry i, and its K and N must match). `method=awq` (same statistics)
+    first gives each linear whose input comes from an RMSNorm with a
+    constant gain, or from a gated linear used only by it, AWQ's per-input
+    scales s (include/llmc/Awq.h): its weight rows are multiplied by s and
+    the gain, or the gated linear's up columns, divided by s; then it rounds
+    to nearest with the clip search. `lm-head` picks the scheme of the
     linear producing `logits` (f32 = `keep-lm-head`), `embedding` turns
     `llm.embedding` of a constant table into `llm.quantized_embedding`
     (reusing the head's tensors when the head's weight is the table
