@@ -83,35 +83,20 @@ std::string searchScales(const std::vector<WeightRef> &weights, int64_t K, const
   const std::vector<double> rms = activationRms(H, K, tokens);
   const int64_t numChunks = (C + kChunkColumns - 1) / kChunkColumns;
 
-  // sum_n d_n^T H d_n of the columns quantized with scales s (s empty: W itself).
-  auto outputError = [&](const std::vector<float> *s, std::string &error) {
+  // sum over the sampled columns c of d_c^T H d_c, with d_c (K values at
+  // `stride`) written by column(c, d_c, stride), which returns "" or an error.
+  auto quadraticSum = [&](auto column, std::string &error) {
     std::vector<double> sums(numChunks, 0.0);
     std::mutex errorMutex;
     parallelChunks(numChunks, options.threads, [&](int64_t chunk) {
       const int64_t c0 = chunk * kChunkColumns, nc = std::min(kChunkColumns, C - c0);
-      std::vector<float> D(K * nc), col(K), t(nc);
-      for (int64_t j = 0; j < nc; ++j) {
-        for (int64_t k = 0; k < K; ++k)
-          col[k] = Wc[k * C + c0 + j] * (s ? (*s)[k] : 1.f);
-        for (int64_t k0 = 0; k0 < K; k0 += G) {
-          const int64_t count = std::min(G, K - k0);
-          q::GroupParams gp;
-          std::string e;
-          if (s && !q::groupParams(&col[k0], count, 1, scheme, &gp, &e)) {
-            std::lock_guard<std::mutex> lock(errorMutex);
-            error = e;
-            return;
-          }
-          const float sc = s ? q::fromF16(gp.scale) : 0.f;
-          for (int64_t k = k0; k < k0 + count; ++k) {
-            const float w = Wc[k * C + c0 + j];
-            D[k * nc + j] = s ? q::dequantizeValue(q::quantizeValue(col[k], sc, gp.zero, scheme.bits), sc, gp.zero) /
-                                        (*s)[k] -
-                                    w
-                              : w;
-          }
+      std::vector<float> D(K * nc), t(nc);
+      for (int64_t j = 0; j < nc; ++j)
+        if (std::string e = column(c0 + j, &D[j], nc); !e.empty()) {
+          std::lock_guard<std::mutex> lock(errorMutex);
+          error = e;
+          return;
         }
-      }
       const float *mats[1] = {D.data()};
       quadraticForms(Hf.data(), K, mats, 1, nc, t.data(), &sums[chunk]);
     });
@@ -120,15 +105,41 @@ std::string searchScales(const std::vector<WeightRef> &weights, int64_t K, const
       total += v;
     return total;
   };
+  // d = w: the output itself, ||X W||^2.
+  auto weightColumn = [&](int64_t c, float *d, int64_t stride) {
+    for (int64_t k = 0; k < K; ++k)
+      d[k * stride] = Wc[k * C + c];
+    return std::string();
+  };
+  // d = RTN(diag(s) w) / s - w: the rounding error with scales s.
+  auto roundingError = [&](const std::vector<float> &s) {
+    return [&](int64_t c, float *d, int64_t stride) {
+      std::vector<float> col(K);
+      for (int64_t k = 0; k < K; ++k)
+        col[k] = Wc[k * C + c] * s[k];
+      for (int64_t k0 = 0; k0 < K; k0 += G) {
+        const int64_t count = std::min(G, K - k0);
+        q::GroupParams gp;
+        std::string e;
+        if (!q::groupParams(&col[k0], count, 1, scheme, &gp, &e))
+          return e;
+        const float sc = q::fromF16(gp.scale);
+        for (int64_t k = k0; k < k0 + count; ++k)
+          d[k * stride] = q::dequantizeValue(q::quantizeValue(col[k], sc, gp.zero, scheme.bits), sc, gp.zero) / s[k] -
+                          Wc[k * C + c];
+      }
+      return std::string();
+    };
+  };
 
   std::string error;
-  const double reference = outputError(nullptr, error); // ||X W||^2 on the sampled columns
+  const double reference = quadraticSum(weightColumn, error); // ||X W||^2 on the sampled columns
   const int grid = std::max(options.grid, 1);
   double best = INFINITY;
   for (int g = 0; g < grid && error.empty(); ++g) {
     const double alpha = double(g) / grid;
     std::vector<float> s = scalesForAlpha(rms, alpha);
-    const double e = outputError(&s, error);
+    const double e = quadraticSum(roundingError(s), error);
     if (g == 0)
       out.rtnError = reference > 0 ? e / reference : 0.0;
     if (e < best) { // ties keep the smaller alpha (alpha 0: plain RTN)

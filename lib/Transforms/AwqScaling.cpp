@@ -32,10 +32,7 @@ Value rescaled(OpBuilder &b, Location loc, Value old, bool transposed,
   auto type = cast<RankedTensorType>(old.getType());
   auto data = weights::readF32(old);
   const int64_t rows = type.getDimSize(0), cols = type.getRank() == 2 ? type.getDimSize(1) : 1;
-  std::string name = weights::nameOf(old, "awq");
-  if (StringRef(name).ends_with(".awq.awq")) // scaled twice (rows, then the up columns)
-    name.resize(name.size() - 4);
-  return weights::createConstant(b, loc, type, name, [&](void *p) {
+  return weights::createConstant(b, loc, type, weights::nameOf(old, "awq"), [&](void *p) {
     float *out = static_cast<float *>(p);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c)

@@ -163,7 +163,7 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
       // linear before it, which must be quantized after that.
       auto awqScheme = [&](size_t i) -> std::optional<quant::Scheme> {
         quant::Scheme s = schemeOf(i);
-        if (quantcand::feedsLogits(cands[i]) || s.bits == 0 || staysF32(cands[i]))
+        if (quantcand::feedsLogits(cands[i]) || staysF32(cands[i]))
           return std::nullopt;
         return s;
       };
@@ -257,42 +257,9 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     // RTN's quantization too, for comparison in the report (GPTQ only).
     std::vector<uint8_t> rc, rz;
     std::vector<uint16_t> rs;
-    // AWQ: the weight (already diag(s) W) reads x / s, whose Gram matrix is
-    // H_ij / (s_i s_j); the report compares with RTN of the original W on H.
-    const awqfold::Choice *awqChoice = method == "awq" ? &awqChoices[id] : nullptr;
-    const bool awqScaled = awqChoice && !awqChoice->scales.empty();
-    std::vector<double> Horig;
-    if (awqScaled) {
-      const std::vector<float> &sc = awqChoice->scales;
-      Horig = H;
-      for (int64_t i = 0; i < k; ++i)
-        for (int64_t j = 0; j < k; ++j)
-          H[i * k + j] /= double(sc[i]) * double(sc[j]);
-    }
+    const bool awqScaled = method == "awq" && !awqChoices[id].scales.empty();
     if (method == "awq") {
-      std::vector<double> energy(k);
-      for (int64_t i = 0; i < k; ++i)
-        energy[i] = std::max(0.0, H[i * k + i]);
-      error = clipSearch ? gptq::quantizeClipped(w->data(), tr, energy.data(), l, codes.data(), scales.data(), zp)
-                         : quant::quantizeRTN(w->data(), tr, l, codes.data(), scales.data(), zp);
-      if (error.empty() && awqScaled) {
-        r.awqAlpha = awqChoice->alpha;
-        std::vector<float> orig(w->size());
-        const std::vector<float> &sc = awqChoice->scales;
-        for (int64_t kk = 0; kk < k; ++kk)
-          for (int64_t nn = 0; nn < cols; ++nn) {
-            int64_t at = tr ? nn * k + kk : kk * cols + nn;
-            orig[at] = (*w)[at] / sc[kk];
-          }
-        std::vector<uint8_t> oc(l.codeBytes()), oz(l.numParams());
-        std::vector<uint16_t> os(l.numParams());
-        error = quant::quantizeRTN(orig.data(), tr, l, oc.data(), os.data(), scheme.symmetric ? nullptr : oz.data());
-        if (error.empty())
-          r.rtnError = gptq::relativeOutputErrors(orig.data(), tr, Horig.data(), l,
-                                                  {{oc.data(), os.data(), oz.data()}})[0];
-      }
-      if (!awqChoice->note.empty())
-        r.note = awqChoice->note;
+      error = quantizeAwq(awqChoices[id], w->data(), tr, l, H, codes.data(), scales.data(), zp, r);
     } else if (method == "gptq") {
       gptq::Options go;
       go.actOrder = actOrder;
@@ -345,6 +312,46 @@ struct QuantizeWeightsPass : public llmc::impl::QuantizeWeightsBase<QuantizeWeig
     op.getResult().replaceAllUsesWith(qop.getResult());
     op.erase();
     return success();
+  }
+
+  /// AWQ's quantization of a weight `w` that applyScales may have scaled to
+  /// diag(s) W: RTN with the clip search (`clip-search`) under the energies
+  /// of its inputs. A scaled weight reads x / s, so H becomes
+  /// H_ij / (s_i s_j) (in place, for the report's error); the report also
+  /// gets alpha and the error of plain RTN of the unscaled W on the old H.
+  std::string quantizeAwq(const awqfold::Choice &c, const float *w, bool tr, const quant::Layout &l,
+                          std::vector<double> &H, uint8_t *codes, uint16_t *scales, uint8_t *zeros, ReportEntry &r) {
+    const int64_t k = l.K, cols = l.N;
+    const std::vector<float> &s = c.scales;
+    std::vector<double> Horig;
+    if (!s.empty()) {
+      Horig = H;
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < k; ++j)
+          H[i * k + j] /= double(s[i]) * double(s[j]);
+    }
+    if (!c.note.empty())
+      r.note = c.note;
+    std::vector<double> energy(k);
+    for (int64_t i = 0; i < k; ++i)
+      energy[i] = std::max(0.0, H[i * k + i]);
+    std::string error = clipSearch ? gptq::quantizeClipped(w, tr, energy.data(), l, codes, scales, zeros)
+                                   : quant::quantizeRTN(w, tr, l, codes, scales, zeros);
+    if (!error.empty() || s.empty())
+      return error;
+    r.awqAlpha = c.alpha;
+    std::vector<float> orig(size_t(k * cols));
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t nn = 0; nn < cols; ++nn) {
+        int64_t at = tr ? nn * k + kk : kk * cols + nn;
+        orig[at] = w[at] / s[kk];
+      }
+    std::vector<uint8_t> oc(l.codeBytes()), oz(l.numParams());
+    std::vector<uint16_t> os(l.numParams());
+    error = quant::quantizeRTN(orig.data(), tr, l, oc.data(), os.data(), l.scheme.symmetric ? nullptr : oz.data());
+    if (error.empty())
+      r.rtnError = gptq::relativeOutputErrors(orig.data(), tr, Horig.data(), l, {{oc.data(), os.data(), oz.data()}})[0];
+    return error;
   }
 
   /// The table [V, E] as W = table^T ([E, V]); shares the head's tensors
