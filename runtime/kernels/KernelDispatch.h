@@ -48,6 +48,7 @@ struct EpilogueArgs {
   int64_t ldr;
   float *y;
   int64_t ldy;
+  bool stream = false;   ///< non-temporal stores to y (outputs larger than the LLC)
 };
 
 /// A strided 4-D view (element strides).

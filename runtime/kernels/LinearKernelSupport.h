@@ -30,6 +30,48 @@ namespace llmc::rt::kern {
   std::abort();
 }
 
+/// Rows cut into micro-tiles: full tiles of MR, then the rest. A short
+/// last tile runs below the FMA peak (2 rows: one broadcast per 2 FMAs, so
+/// the loads bind), so a rest under MR/2 is merged with one full tile and
+/// split in two nearly equal tiles (128 rows at MR=6: 20 x 6 + 4 + 4, not
+/// 21 x 6 + 2). Packing A and running the tiles use the same cut (the packed A of a
+/// tile at row m0 with mr rows and k block [k0, k0+kc) is [k][mr] at
+/// M*k0 + m0*kc).
+struct RowTiling {
+  int64_t MR = 1, full = 0, tail0 = 0, tail1 = 0;
+  RowTiling() = default;
+  RowTiling(int64_t M, int64_t mr) : MR(mr), full(M / mr) {
+    int64_t rest = M % mr;
+    if (rest * 2 < mr && full > 0 && rest > 0) {
+      --full;
+      rest += mr;
+      tail0 = (rest + 1) / 2;
+      tail1 = rest / 2;
+    } else {
+      tail0 = rest;
+    }
+  }
+  int64_t count() const { return full + (tail0 > 0) + (tail1 > 0); }
+  int64_t start(int64_t b) const {
+    return std::min(b, full) * MR + (b > full ? tail0 : 0) + (b > full + 1 ? tail1 : 0);
+  }
+  int64_t rows(int64_t b) const { return b < full ? MR : (b == full ? tail0 : tail1); }
+};
+
+/// Outputs at least this large are written with non-temporal stores: they
+/// exceed the last-level cache (e.g. the logits of every prompt position),
+/// so caching them only costs the read-for-ownership of every line.
+constexpr int64_t kStreamOutputBytes = 8 << 20;
+inline bool streamsOutput(int64_t M, int64_t N) { return M * N * 4 >= kStreamOutputBytes; }
+
+/// Orders a work item's non-temporal stores before the thread pool hands
+/// its results to another thread.
+inline void fenceStreamedStores() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_sfence();
+#endif
+}
+
 /// Runs the fused epilogue (row scale, bias, SwiGLU, residual) on the
 /// accumulators of output panel q, rows [ir, ir + mr): `c` (and `cu`, the up
 /// half of a gated layer) with row stride ldc. `Problem` is any kernel's
@@ -49,6 +91,7 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
   e.ldr = p.ldr;
   e.y = p.y + ir * p.ldy + q * p.nr;
   e.ldy = p.ldy;
+  e.stream = p.streamY;
   p.kt->epilogue(e);
 }
 

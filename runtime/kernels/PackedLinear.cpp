@@ -63,20 +63,23 @@ struct Problem {
   int64_t ldr;
   float *y;
   int64_t ldy;
+  RowTiling tiles;        // rows in micro-tiles of at most MR
   void *apack;            // packed A (see packRows)
   const float *rowScale;  // RMSNorm factors or null
   float eps;
+  bool streamY = false; // non-temporal stores to y (streamsOutput)
 };
 
-/// Packs rows [r0, r1) (r0 a multiple of MR) of x for every k block and
+/// Packs the rows of micro-tiles [b0, b1) of x for every k block and
 /// computes their RMSNorm factors. Element (row m, k) of k block [k0, k0+kc)
-/// lives in the row block at m0 = m - m % MR: offset M*k0 + m0*kc, then
+/// lives in the tile starting at row m0 (mr rows): offset M*k0 + m0*kc, then
 /// [k - k0][m - m0] (pairs: halve both offsets and k).
-void packRows(const Problem &p, int64_t r0, int64_t r1, float *scale) {
+void packRows(const Problem &p, int64_t b0, int64_t b1, float *scale) {
   const bool pairs = p.bf16 && p.kt->bf16Input == BF16Input::Pairs;
   const bool round = p.bf16 && !pairs;
-  for (int64_t m0 = r0; m0 < r1; m0 += p.MR) {
-    const int64_t mr = std::min(p.MR, r1 - m0);
+  const int64_t r0 = p.tiles.start(b0), r1 = p.tiles.start(b1);
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t m0 = p.tiles.start(b), mr = p.tiles.rows(b);
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.KC) {
       const int64_t kc = std::min(p.KC, p.Kd - k0);
       if (pairs) {
@@ -90,13 +93,26 @@ void packRows(const Problem &p, int64_t r0, int64_t r1, float *scale) {
             o[(k / 2) * mr + r] = lo | (hi << 16);
           }
       } else {
+        // Row by row: each row of x is read as one sequential stream (the
+        // rows were just written, half of them by the other core; reading
+        // the mr rows k by k instead left those misses unprefetched).
         float *o = static_cast<float *>(p.apack) + p.M * k0 + m0 * kc;
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t r = 0; r < mr; ++r) {
-            int64_t kk = k0 + k;
-            float v = kk < p.K ? p.x[(m0 + r) * p.xs0 + kk * p.xs1] : 0.f;
-            o[k * mr + r] = round ? packed::fromBF16(packed::toBF16(v)) : v;
-          }
+        const int64_t kv = std::clamp<int64_t>(p.K - k0, 0, kc);
+        for (int64_t r = 0; r < mr; ++r) {
+          const float *xr = p.x + (m0 + r) * p.xs0 + k0 * p.xs1;
+          float *orow = o + r;
+          if (round)
+            for (int64_t k = 0; k < kv; ++k)
+              orow[k * mr] = packed::fromBF16(packed::toBF16(xr[k * p.xs1]));
+          else if (p.xs1 == 1)
+            for (int64_t k = 0; k < kv; ++k)
+              orow[k * mr] = xr[k];
+          else
+            for (int64_t k = 0; k < kv; ++k)
+              orow[k * mr] = xr[k * p.xs1];
+          for (int64_t k = kv; k < kc; ++k)
+            orow[k * mr] = 0.f;
+        }
       }
     }
   }
@@ -122,10 +138,11 @@ struct Scratch {
   std::vector<float> c; // C block or one tile
 };
 
-/// Rows [m0, m1) x output panels [q0, q1), in BLIS order: column block
-/// (its weights, KC x NC, stay in cache while all row blocks use them), k
-/// block, row block of MC (A block in L2), panel, micro-tile.
-void runItem(const Problem &p, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
+/// Micro-tiles [b0, b1) x output panels [q0, q1), in BLIS order: column
+/// block (its weights, KC x NC, stay in cache while all row blocks use
+/// them), k block, row block of MC (A block in L2), panel, micro-tile.
+void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
+  const int64_t m0 = p.tiles.start(b0), m1 = p.tiles.start(b1);
   static thread_local Scratch scratch;
   const bool split = p.nk > 1;
   const int wElem = p.bf16 ? 2 : 4;
@@ -146,11 +163,13 @@ void runItem(const Problem &p, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
     for (int64_t kb = 0; kb < p.nk; ++kb) {
       const int64_t k0 = kb * p.KC, kc = std::min(p.KC, p.Kd - k0);
       const bool last = kb == p.nk - 1;
-      for (int64_t mc0 = m0; mc0 < m1; mc0 += p.MC) {
-        const int64_t mc1 = std::min(m1, mc0 + p.MC);
+      const int64_t mcTiles = std::max<int64_t>(1, p.MC / p.MR);
+      for (int64_t bc0 = b0; bc0 < b1; bc0 += mcTiles) {
+        const int64_t bc1 = std::min(b1, bc0 + mcTiles);
         for (int64_t q = nc0; q < nc1; ++q)
-          for (int64_t ir = mc0; ir < mc1; ir += p.MR) {
-            const int mr = int(std::min(p.MR, mc1 - ir));
+          for (int64_t b = bc0; b < bc1; ++b) {
+            const int64_t ir = p.tiles.start(b);
+            const int mr = int(p.tiles.rows(b));
             TileArgs t;
             const int64_t aoff = p.M * k0 + ir * kc;
             if (pairs)
@@ -186,6 +205,8 @@ void runItem(const Problem &p, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
       }
     }
   }
+  if (p.streamY)
+    fenceStreamedStores();
 }
 
 void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wSize,
@@ -245,6 +266,7 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
   p.ldr = (flags & packed::kResidual) ? residual->strides[0] : 0;
   p.y = y->data();
   p.ldy = y->strides[0];
+  p.streamY = streamsOutput(M, N);
   p.eps = eps;
 
   // Blocking. Few rows: one k block, so weights stream exactly once.
@@ -274,14 +296,13 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
     scale = scaleBuf.data();
   }
   p.rowScale = scale;
-  const int64_t rowBlocks = ceilDiv(M, p.MR);
+  p.tiles = RowTiling(M, p.MR);
+  const int64_t rowBlocks = p.tiles.count();
   if (M * Kd < (1 << 16)) {
-    packRows(p, 0, M, scale);
+    packRows(p, 0, rowBlocks, scale);
   } else {
     llmc::rt::parallelFor(rowBlocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(Kd, 1)),
-                          [&](int64_t b0, int64_t b1) {
-                            packRows(p, b0 * p.MR, std::min(M, b1 * p.MR), scale);
-                          });
+                          [&](int64_t b0, int64_t b1) { packRows(p, b0, b1, scale); });
   }
 
   // Work items: panel ranges first (each thread streams its own weights),
@@ -299,7 +320,7 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
     int64_t qa = P * cc / colChunks, qb = P * (cc + 1) / colChunks;
     int64_t ba = rowBlocks * rc / rowChunks, bb = rowBlocks * (rc + 1) / rowChunks;
     if (qa < qb && ba < bb)
-      runItem(p, ba * p.MR, std::min(M, bb * p.MR), qa, qb);
+      runItem(p, ba, bb, qa, qb);
   };
   const int64_t items = colChunks * rowChunks;
   if (items == 1)

@@ -61,6 +61,7 @@ struct Problem {
   const uint16_t *scales;
   bool gated, decode;
   int64_t M, K, Kd, N, nr, P, upOffset, MR, KC, nk;
+  RowTiling tiles; // prefill micro-tiles (decode: one block of M rows)
   const float *apack; // [k block][row block][k][mr], see packRows
   const float *asum;  // decode, asymmetric: [row block][group][mr]
   const float *rowScale;
@@ -68,6 +69,7 @@ struct Problem {
   int64_t ldr;
   float *y;
   int64_t ldy;
+  bool streamY = false; // non-temporal stores to y (streamsOutput)
 };
 
 QuantPanel panelOf(const Problem &p, int64_t panel) {
@@ -118,11 +120,12 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
       p.qt->dequantize(panelOf(p, q + gi * p.upOffset), wbuf.data() + gi * p.Kd * p.nr);
     for (int64_t kb = 0; kb < p.nk; ++kb) {
       const int64_t k0 = kb * p.KC, kc = std::min(p.KC, p.Kd - k0);
-      for (int64_t ir = 0; ir < p.M; ir += p.MR)
+      for (int64_t b = 0; b < p.tiles.count(); ++b)
         for (int gi = 0; gi < g; ++gi) {
+          const int64_t ir = p.tiles.start(b);
           TileArgs t;
           t.a = p.apack + p.M * k0 + ir * kc;
-          t.mr = int(std::min(p.MR, p.M - ir));
+          t.mr = int(p.tiles.rows(b));
           t.w = wbuf.data() + gi * p.Kd * p.nr + k0 * p.nr;
           t.nr = p.nr;
           t.kc = kc;
@@ -132,28 +135,36 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
           p.kt->tileF32(t);
         }
     }
-    for (int64_t ir = 0; ir < p.M; ir += p.MR)
-      runPanelEpilogue(p, q, ir, int(std::min(p.MR, p.M - ir)), cbuf.data() + ir * p.nr,
-                  p.gated ? cbuf.data() + p.M * p.nr + ir * p.nr : nullptr, p.nr);
+    for (int64_t b = 0; b < p.tiles.count(); ++b) {
+      const int64_t ir = p.tiles.start(b);
+      runPanelEpilogue(p, q, ir, int(p.tiles.rows(b)), cbuf.data() + ir * p.nr,
+                       p.gated ? cbuf.data() + p.M * p.nr + ir * p.nr : nullptr, p.nr);
+    }
   }
+  if (p.streamY)
+    fenceStreamedStores();
 }
 
-/// Packs rows [r0, r1) (r0 a multiple of MR) of x, zero padded to Kd: row
+/// Packs the rows of micro-tiles [b0, b1) of x, zero padded to Kd: row
 /// (m, k) of k block [k0, k0+kc) at offset M*k0 + m0*kc + (k-k0)*mr + (m-m0),
-/// m0 = m - m % MR (PackedLinear.cpp's layout); RMSNorm factors and, for
-/// asymmetric decode, the per-group sums of each row block.
-void packRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float eps, int64_t r0,
-              int64_t r1, float *apack, float *asum, float *scale) {
-  for (int64_t m0 = r0; m0 < r1; m0 += p.MR) {
-    const int64_t mr = std::min(p.MR, r1 - m0);
+/// m0 the first row of m's tile (PackedLinear.cpp's layout); RMSNorm factors
+/// and, for asymmetric decode, the per-group sums of each row block.
+void packRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float eps, int64_t b0,
+              int64_t b1, float *apack, float *asum, float *scale) {
+  const int64_t r0 = p.tiles.start(b0), r1 = p.tiles.start(b1);
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t m0 = p.tiles.start(b), mr = p.tiles.rows(b);
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.KC) {
       const int64_t kc = std::min(p.KC, p.Kd - k0);
+      const int64_t kv = std::clamp<int64_t>(p.K - k0, 0, kc);
       float *o = apack + p.M * k0 + m0 * kc;
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t r = 0; r < mr; ++r) {
-          int64_t kk = k0 + k;
-          o[k * mr + r] = kk < p.K ? x[(m0 + r) * xs0 + kk * xs1] : 0.f;
-        }
+      for (int64_t r = 0; r < mr; ++r) { // row by row: sequential reads of x
+        const float *xr = x + (m0 + r) * xs0 + k0 * xs1;
+        for (int64_t k = 0; k < kv; ++k)
+          o[k * mr + r] = xr[k * xs1];
+        for (int64_t k = kv; k < kc; ++k)
+          o[k * mr + r] = 0.f;
+      }
     }
     if (asum) {
       const int64_t G = p.l.groupSize;
@@ -259,6 +270,8 @@ extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *x, MemRef<ui
   p.ldr = (flags & packed::kResidual) ? residual->strides[0] : 0;
   p.y = y->data();
   p.ldy = y->strides[0];
+  p.streamY = streamsOutput(M, N);
+  p.tiles = RowTiling(M, p.MR);
 
   static thread_local std::vector<float> apackBuf, asumBuf, scaleBuf;
   if (apackBuf.size() < size_t(M * p.Kd))
@@ -272,12 +285,11 @@ extern "C" void _mlir_ciface_llmc_rt_linear_quant(MemRef<float, 2> *x, MemRef<ui
   p.apack = apackBuf.data();
   p.asum = needSums ? asumBuf.data() : nullptr;
   p.rowScale = scale;
-  const int64_t rowBlocks = ceilDiv(M, p.MR);
+  const int64_t rowBlocks = p.tiles.count();
   // (The buffers are thread_local: workers get the caller's pointers.)
   float *apack = apackBuf.data(), *asum = needSums ? asumBuf.data() : nullptr;
   auto pack = [&](int64_t b0, int64_t b1) {
-    packRows(p, x->data(), x->strides[0], x->strides[1], rmsEps, b0 * p.MR,
-             std::min(M, b1 * p.MR), apack, asum, scale);
+    packRows(p, x->data(), x->strides[0], x->strides[1], rmsEps, b0, b1, apack, asum, scale);
   };
   if (M * p.Kd < (1 << 16))
     pack(0, rowBlocks);

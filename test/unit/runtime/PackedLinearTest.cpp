@@ -225,6 +225,42 @@ TEST_P(PackedLinear, OneAndTwoThreads) {
   }
 }
 
+TEST_P(PackedLinear, EveryRowRemainder) {
+  // Row counts with every remainder modulo the tile heights (4, 6, 8, 12):
+  // short remainders are merged with a full tile and split in two, which
+  // packing A and the tiles must agree on; K split for M = 128 and 134.
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    for (bool bf16 : {false, true}) {
+      for (int64_t M = 2; M <= 27; ++M) {
+        check({M, 40, 48, 16, packed::kRMSNorm | packed::kResidual, bf16});
+        if (HasFatalFailure())
+          return;
+      }
+      for (int64_t M : {128, 134}) {
+        check({M, 1601, 40, 16, packed::kSwiGLU | packed::kRMSNorm, bf16});
+        if (HasFatalFailure())
+          return;
+      }
+    }
+  }
+}
+
+TEST_P(PackedLinear, OutputsOverTheCacheAreStreamed) {
+  // y of 8 MB or more is written with non-temporal stores (the logits of
+  // every prompt position); aligned and unaligned rows, both thread counts.
+  for (int threads : {1, 2}) {
+    llmc::rt::setNumThreads(threads);
+    Case c{70, 24, 30000, 16, packed::kRMSNorm | packed::kBias, false};
+    check(c);
+    c.yPad = 3; // rows no longer start on a vector boundary
+    c.flags |= packed::kResidual;
+    check(c);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
 TEST_P(PackedLinear, OtherPanelWidthsAndStrides) {
   // Widths the vector variants do not tile (they fall back) or tile with
   // odd vector counts; x with a non-unit inner stride.
