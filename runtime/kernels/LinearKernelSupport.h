@@ -30,32 +30,38 @@ namespace llmc::rt::kern {
   std::abort();
 }
 
-/// Rows cut into micro-tiles: full tiles of MR, then the rest. A short
-/// last tile runs below the FMA peak (2 rows: one broadcast per 2 FMAs, so
-/// the loads bind), so a rest under MR/2 is merged with one full tile and
-/// split in two nearly equal tiles (128 rows at MR=6: 20 x 6 + 4 + 4, not
-/// 21 x 6 + 2). Packing A and running the tiles use the same cut (the packed A of a
-/// tile at row m0 with mr rows and k block [k0, k0+kc) is [k][mr] at
-/// M*k0 + m0*kc).
+/// Rows cut into micro-tiles of MR rows. A short last tile runs below the
+/// FMA peak (2 rows: one broadcast load per 2 FMAs, so the loads bind; 4
+/// rows: 8 accumulator chains, just enough to cover the FMA latency), so the
+/// rest is absorbed by turning a few full tiles into tiles of MR-1 rows,
+/// which run at the rate of full ones: 128 rows at MR=6 are 18 x 6 + 4 x 5,
+/// not 21 x 6 + 2. Where that does not fit (too few full tiles) the rest is
+/// one last tile. Packing A and running the tiles use the same cut (the
+/// packed A of a tile at row m0 with mr rows and k block [k0, k0+kc) is
+/// [k][mr] at M*k0 + m0*kc).
 struct RowTiling {
-  int64_t MR = 1, full = 0, tail0 = 0, tail1 = 0;
+  int64_t MR = 1, full = 0, alt = 0, numAlt = 0, tail = 0;
   RowTiling() = default;
-  RowTiling(int64_t M, int64_t mr) : MR(mr), full(M / mr) {
-    int64_t rest = M % mr;
-    if (rest * 2 < mr && full > 0 && rest > 0) {
-      --full;
-      rest += mr;
-      tail0 = (rest + 1) / 2;
-      tail1 = rest / 2;
-    } else {
-      tail0 = rest;
+  RowTiling(int64_t M, int64_t mr) : MR(mr), full(M / mr), alt(mr - 1) {
+    const int64_t rest = M % mr;
+    tail = rest;
+    if (rest == 0 || alt < 2)
+      return;
+    // j full tiles plus the rest make a whole number of (MR-1)-row tiles
+    // when j = -rest (mod MR-1).
+    const int64_t j = (alt - rest % alt) % alt;
+    if (j <= full) {
+      full -= j;
+      numAlt = (j * mr + rest) / alt;
+      tail = 0;
     }
   }
-  int64_t count() const { return full + (tail0 > 0) + (tail1 > 0); }
+  int64_t count() const { return full + numAlt + (tail > 0); }
   int64_t start(int64_t b) const {
-    return std::min(b, full) * MR + (b > full ? tail0 : 0) + (b > full + 1 ? tail1 : 0);
+    return std::min(b, full) * MR + std::clamp<int64_t>(b - full, 0, numAlt) * alt +
+           (b > full + numAlt ? tail : 0);
   }
-  int64_t rows(int64_t b) const { return b < full ? MR : (b == full ? tail0 : tail1); }
+  int64_t rows(int64_t b) const { return b < full ? MR : (b < full + numAlt ? alt : tail); }
 };
 
 /// Outputs at least this large are written with non-temporal stores: they

@@ -227,8 +227,9 @@ TEST_P(PackedLinear, OneAndTwoThreads) {
 
 TEST_P(PackedLinear, EveryRowRemainder) {
   // Row counts with every remainder modulo the tile heights (4, 6, 8, 12):
-  // short remainders are merged with a full tile and split in two, which
-  // packing A and the tiles must agree on; K split for M = 128 and 134.
+  // remainders turn some full tiles into tiles of one row less (or stay a
+  // short last tile when there are too few full ones), which packing A and
+  // the tiles must agree on; K split for M = 128 and 134.
   for (int threads : {1, 2}) {
     llmc::rt::setNumThreads(threads);
     for (bool bf16 : {false, true}) {
