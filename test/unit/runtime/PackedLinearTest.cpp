@@ -330,3 +330,34 @@ TEST(PanelChunks, EvenSharesAndUpToFourPerThread) {
           << "P=" << P << " threads=" << threads << " c=" << c;
     }
 }
+
+TEST(RowTiling, CoversEveryRowOnceWithTilesOfMrOrOneLess) {
+  using llmc::rt::kern::RowTiling;
+  RowTiling t128(128, 6); // 18 x 6 + 4 x 5
+  EXPECT_EQ(t128.count(), 22);
+  EXPECT_EQ(t128.rows(17), 6);
+  EXPECT_EQ(t128.rows(18), 5);
+  EXPECT_EQ(t128.start(18), 108);
+  EXPECT_EQ(t128.start(21), 123);
+  RowTiling t7(7, 6); // too few full tiles to absorb the rest: 6 + 1
+  EXPECT_EQ(t7.count(), 2);
+  EXPECT_EQ(t7.rows(1), 1);
+  for (int64_t mr : {4, 6, 8, 12})
+    for (int64_t M = 1; M <= 300; ++M) {
+      RowTiling t(M, mr);
+      int64_t next = 0, shortTiles = 0;
+      for (int64_t b = 0; b < t.count(); ++b) {
+        ASSERT_EQ(t.start(b), next) << "M=" << M << " mr=" << mr << " b=" << b;
+        ASSERT_GE(t.rows(b), 1);
+        ASSERT_LE(t.rows(b), mr);
+        shortTiles += t.rows(b) < mr - 1;
+        next += t.rows(b);
+      }
+      ASSERT_EQ(next, M) << "M=" << M << " mr=" << mr;
+      ASSERT_EQ(t.start(t.count()), M);
+      // At most one tile below MR-1 rows, and only when M is small.
+      ASSERT_LE(shortTiles, 1);
+      if (M >= mr * (mr - 2))
+        ASSERT_EQ(shortTiles, 0) << "M=" << M << " mr=" << mr;
+    }
+}
