@@ -47,12 +47,19 @@ constexpr int64_t kPanelSliceBytes = 96 << 10;
 constexpr int64_t kABlockBytes = 256 << 10;
 constexpr int64_t kWBlockBytes = 1 << 20;
 constexpr int64_t kCBlockBytes = 1 << 20;
+// bf16 weights without a bf16 dot product (AVX2, AVX-512 without BF16):
+// from this many rows on, each panel slice is widened to f32 once per row
+// block and the f32 tiles run on it (6 rows on AVX2 instead of 4: the
+// in-register widening needs the registers), at the f32 tiles' rate. Fewer
+// rows stay on the bf16 tiles, which read half the bytes (decode).
+constexpr int64_t kWidenMinRows = 32;
 // Below this many multiply-adds a call runs on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
 
 struct Problem {
   const KernelTable *kt;
   bool bf16, gated;
+  bool widen; // bf16 weights widened to f32 per panel slice, f32 tiles (see kWidenMinRows)
   int flags;
   int64_t M, K, Kd, N, nr, P, g, MR, KC, nk, MC;
   const float *x;
@@ -135,8 +142,22 @@ void packRows(const Problem &p, int64_t b0, int64_t b1, float *scale) {
 }
 
 struct Scratch {
-  std::vector<float> c; // C block or one tile
+  std::vector<float> c;    // C block or one tile
+  std::vector<float> wide; // widened bf16 panel slices (gate and up)
 };
+
+/// bf16 pair rows (k even in the low half, nr uint32 each) of a panel
+/// slice to kc rows of nr floats: the exact f32 values of the bf16 weights.
+void widenSlice(const uint32_t *src, int64_t kc, int64_t nr, float *dst) {
+  for (int64_t k2 = 0; k2 < kc / 2; ++k2) {
+    const uint32_t *s = src + k2 * nr;
+    uint32_t *lo = reinterpret_cast<uint32_t *>(dst + 2 * k2 * nr), *hi = lo + nr;
+    for (int64_t c = 0; c < nr; ++c) {
+      lo[c] = s[c] << 16;
+      hi[c] = s[c] & 0xffff0000u;
+    }
+  }
+}
 
 /// Micro-tiles [b0, b1) x output panels [q0, q1), in BLIS order: column
 /// block (its weights, KC x NC, stay in cache while all row blocks use
@@ -146,7 +167,8 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
   static thread_local Scratch scratch;
   const bool split = p.nk > 1;
   const int wElem = p.bf16 ? 2 : 4;
-  int64_t ncb = std::max<int64_t>(1, kWBlockBytes / (p.KC * p.nr * p.g * wElem));
+  // (Widened weights: the block is the f32 copy.)
+  int64_t ncb = std::max<int64_t>(1, kWBlockBytes / (p.KC * p.nr * p.g * (p.widen ? 4 : wElem)));
   if (split)
     ncb = std::min(ncb, std::max<int64_t>(1, kCBlockBytes / ((m1 - m0) * p.nr * p.g * 4)));
   ncb = std::min(ncb, q1 - q0);
@@ -155,7 +177,9 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
   if (scratch.c.size() < need)
     scratch.c.resize(need);
   float *cbuf = scratch.c.data();
-  void (*tile)(const TileArgs &) = p.bf16 ? p.kt->tileBF16 : p.kt->tileF32;
+  void (*tile)(const TileArgs &) = p.bf16 && !p.widen ? p.kt->tileBF16 : p.kt->tileF32;
+  if (p.widen && scratch.wide.size() < size_t(ncb * p.g * p.KC * p.nr))
+    scratch.wide.resize(ncb * p.g * p.KC * p.nr);
   const bool pairs = p.bf16 && p.kt->bf16Input == BF16Input::Pairs;
 
   for (int64_t nc0 = q0; nc0 < q1; nc0 += ncb) {
@@ -163,10 +187,22 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
     for (int64_t kb = 0; kb < p.nk; ++kb) {
       const int64_t k0 = kb * p.KC, kc = std::min(p.KC, p.Kd - k0);
       const bool last = kb == p.nk - 1;
+      auto panelSlice = [&](int64_t q, int64_t gi) {
+        return static_cast<const char *>(p.w) +
+               ((q * p.g + gi) * p.panelStride + k0 * p.nr) * wElem;
+      };
+      auto wideSlice = [&](int64_t q, int64_t gi) {
+        return scratch.wide.data() + ((q - nc0) * p.g + gi) * kc * p.nr;
+      };
+      if (p.widen) // once per column block and k block, for all row blocks
+        for (int64_t q = nc0; q < nc1; ++q)
+          for (int64_t gi = 0; gi < p.g; ++gi)
+            widenSlice(reinterpret_cast<const uint32_t *>(panelSlice(q, gi)), kc, p.nr,
+                       wideSlice(q, gi));
       const int64_t mcTiles = std::max<int64_t>(1, p.MC / p.MR);
       for (int64_t bc0 = b0; bc0 < b1; bc0 += mcTiles) {
         const int64_t bc1 = std::min(b1, bc0 + mcTiles);
-        for (int64_t q = nc0; q < nc1; ++q)
+        for (int64_t q = nc0; q < nc1; ++q) {
           for (int64_t b = bc0; b < bc1; ++b) {
             const int64_t ir = p.tiles.start(b);
             const int mr = int(p.tiles.rows(b));
@@ -193,8 +229,7 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
             }
             t.ldc = ldc;
             for (int64_t gi = 0; gi < p.g; ++gi) {
-              t.w = static_cast<const char *>(p.w) +
-                    ((q * p.g + gi) * p.panelStride + k0 * p.nr) * wElem;
+              t.w = p.widen ? static_cast<const void *>(wideSlice(q, gi)) : panelSlice(q, gi);
               t.c = cg[gi];
               tile(t);
             }
@@ -202,6 +237,7 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
               continue;
             runPanelEpilogue(p, q, ir, mr, cg[0], p.gated ? cg[1] : nullptr, ldc);
           }
+        }
       }
     }
   }
@@ -255,7 +291,9 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
   p.nr = nr;
   p.P = P;
   p.g = g;
-  p.MR = p.kt->mrMax(nr, bf16);
+  p.widen = bf16 && p.kt->bf16Input == BF16Input::RoundedF32 && M >= kWidenMinRows &&
+            p.kt->mrMax(nr, false) > 0;
+  p.MR = p.kt->mrMax(nr, bf16 && !p.widen);
   p.x = x->data();
   p.xs0 = x->strides[0];
   p.xs1 = x->strides[1];
