@@ -48,10 +48,11 @@ constexpr int64_t kABlockBytes = 256 << 10;
 constexpr int64_t kWBlockBytes = 1 << 20;
 constexpr int64_t kCBlockBytes = 1 << 20;
 // bf16 weights without a bf16 dot product (AVX2, AVX-512 without BF16):
-// from this many rows on, each panel slice is widened to f32 once per row
-// block and the f32 tiles run on it (6 rows on AVX2 instead of 4: the
-// in-register widening needs the registers), at the f32 tiles' rate. Fewer
-// rows stay on the bf16 tiles, which read half the bytes (decode).
+// from this many rows on, the panel slices of each column block are widened
+// to f32 once (for all its row blocks) and the f32 tiles run on them (6 rows
+// on AVX2 instead of 4: the in-register widening needs the registers), at
+// the f32 tiles' rate. Fewer rows stay on the bf16 tiles, which read half
+// the bytes (decode).
 constexpr int64_t kWidenMinRows = 32;
 // Below this many multiply-adds a call runs on the calling thread.
 constexpr int64_t kSerialWork = 1 << 15;
