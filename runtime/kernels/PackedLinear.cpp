@@ -13,7 +13,9 @@
 //     pairs), and the RMSNorm row factors;
 //  2. work items = (row range, panel range), claimed by the thread pool;
 //     per item (runItem): column blocks x k blocks of KC x row blocks of MC
-//     x panels x MR-row micro-tiles from the per-ISA table. With several k
+//     x panels x micro-tiles of MR or MR-1 rows (RowTiling) from the per-ISA
+//     table; bf16 weights on CPUs without a bf16 dot product are widened
+//     to f32 per column block first when there are many rows. With several k
 //     blocks the partial sums live in a per-thread C block; y is written
 //     only by the epilogue, which is what makes y == residual safe.
 // Decode (M <= MR) takes one k block, so every weight byte is read once.
