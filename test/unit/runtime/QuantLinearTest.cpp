@@ -173,6 +173,10 @@ TEST_P(QuantLinear, LargeShapes) {
       for (int64_t M : {1, 64})
         check({M, 1536, 96, 64, bits, 32, bits == 4, packed::kBias | packed::kResidual, true});
     check({7, 576, 128, 32, 4, 128, false, packed::kSwiGLU | packed::kRMSNorm});
+    // 128 rows: tiles of MR and MR-1 rows (RowTiling); 8.4 MB of output:
+    // non-temporal stores.
+    check({128, 200, 48, 16, 4, 32, true, packed::kRMSNorm | packed::kResidual});
+    check({70, 40, 30000, 32, 8, 32, true, packed::kBias});
   }
 }
 
