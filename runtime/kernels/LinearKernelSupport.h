@@ -64,6 +64,24 @@ struct RowTiling {
   int64_t rows(int64_t b) const { return b < full ? MR : (b < full + numAlt ? alt : tail); }
 };
 
+/// Packs rows [m0, m0 + mr) of x (strides xs0, xs1; K columns), k block
+/// [k0, k0 + kc), as [k][mr] at o, convert(value) for k < K and zeros past
+/// it. Row by row: each row of x is one sequential read (the rows were just
+/// written, half of them by the other core; reading the mr rows k by k left
+/// those misses unprefetched).
+template <class Convert>
+inline void packTileRows(const float *x, int64_t xs0, int64_t xs1, int64_t K, int64_t m0, int64_t mr,
+                         int64_t k0, int64_t kc, float *o, Convert &&convert) {
+  const int64_t kv = std::clamp<int64_t>(K - k0, 0, kc);
+  for (int64_t r = 0; r < mr; ++r) {
+    const float *xr = x + (m0 + r) * xs0 + k0 * xs1;
+    for (int64_t k = 0; k < kv; ++k)
+      o[k * mr + r] = convert(xr[k * xs1]);
+    for (int64_t k = kv; k < kc; ++k)
+      o[k * mr + r] = 0.f;
+  }
+}
+
 /// Outputs at least this large are written with non-temporal stores: they
 /// exceed the last-level cache (e.g. the logits of every prompt position),
 /// so caching them only costs the read-for-ownership of every line.
@@ -81,10 +99,11 @@ inline void fenceStreamedStores() {
 /// Runs the fused epilogue (row scale, bias, SwiGLU, residual) on the
 /// accumulators of output panel q, rows [ir, ir + mr): `c` (and `cu`, the up
 /// half of a gated layer) with row stride ldc. `Problem` is any kernel's
-/// call description with the fields used below.
+/// call description with the fields used below; `stream`: non-temporal
+/// stores to y (streamsOutput; the caller fences them).
 template <class Problem>
 inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, const float *c,
-                             const float *cu, int64_t ldc) {
+                             const float *cu, int64_t ldc, bool stream = false) {
   EpilogueArgs e;
   e.c = c;
   e.cu = cu;
@@ -97,7 +116,7 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
   e.ldr = p.ldr;
   e.y = p.y + ir * p.ldy + q * p.nr;
   e.ldy = p.ldy;
-  e.stream = p.streamY;
+  e.stream = stream;
   p.kt->epilogue(e);
 }
 

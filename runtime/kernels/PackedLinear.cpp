@@ -77,7 +77,7 @@ struct Problem {
   void *apack;            // packed A (see packRows)
   const float *rowScale;  // RMSNorm factors or null
   float eps;
-  bool streamY = false; // non-temporal stores to y (streamsOutput)
+  bool streamY;          // non-temporal stores to y (streamsOutput)
 };
 
 /// Packs the rows of micro-tiles [b0, b1) of x for every k block and
@@ -103,26 +103,12 @@ void packRows(const Problem &p, int64_t b0, int64_t b1, float *scale) {
             o[(k / 2) * mr + r] = lo | (hi << 16);
           }
       } else {
-        // Row by row: each row of x is read as one sequential stream (the
-        // rows were just written, half of them by the other core; reading
-        // the mr rows k by k instead left those misses unprefetched).
         float *o = static_cast<float *>(p.apack) + p.M * k0 + m0 * kc;
-        const int64_t kv = std::clamp<int64_t>(p.K - k0, 0, kc);
-        for (int64_t r = 0; r < mr; ++r) {
-          const float *xr = p.x + (m0 + r) * p.xs0 + k0 * p.xs1;
-          float *orow = o + r;
-          if (round)
-            for (int64_t k = 0; k < kv; ++k)
-              orow[k * mr] = packed::fromBF16(packed::toBF16(xr[k * p.xs1]));
-          else if (p.xs1 == 1)
-            for (int64_t k = 0; k < kv; ++k)
-              orow[k * mr] = xr[k];
-          else
-            for (int64_t k = 0; k < kv; ++k)
-              orow[k * mr] = xr[k * p.xs1];
-          for (int64_t k = kv; k < kc; ++k)
-            orow[k * mr] = 0.f;
-        }
+        if (round)
+          packTileRows(p.x, p.xs0, p.xs1, p.K, m0, mr, k0, kc, o,
+                       [](float v) { return packed::fromBF16(packed::toBF16(v)); });
+        else
+          packTileRows(p.x, p.xs0, p.xs1, p.K, m0, mr, k0, kc, o, [](float v) { return v; });
       }
     }
   }
@@ -238,7 +224,7 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
             }
             if (!last)
               continue;
-            runPanelEpilogue(p, q, ir, mr, cg[0], p.gated ? cg[1] : nullptr, ldc);
+            runPanelEpilogue(p, q, ir, mr, cg[0], p.gated ? cg[1] : nullptr, ldc, p.streamY);
           }
         }
       }

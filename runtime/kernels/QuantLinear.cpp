@@ -69,7 +69,7 @@ struct Problem {
   int64_t ldr;
   float *y;
   int64_t ldy;
-  bool streamY = false; // non-temporal stores to y (streamsOutput)
+  bool streamY;       // non-temporal stores to y (streamsOutput)
 };
 
 QuantPanel panelOf(const Problem &p, int64_t panel) {
@@ -138,7 +138,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
     for (int64_t b = 0; b < p.tiles.count(); ++b) {
       const int64_t ir = p.tiles.start(b);
       runPanelEpilogue(p, q, ir, int(p.tiles.rows(b)), cbuf.data() + ir * p.nr,
-                       p.gated ? cbuf.data() + p.M * p.nr + ir * p.nr : nullptr, p.nr);
+                       p.gated ? cbuf.data() + p.M * p.nr + ir * p.nr : nullptr, p.nr, p.streamY);
     }
   }
   if (p.streamY)
@@ -156,15 +156,8 @@ void packRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float 
     const int64_t m0 = p.tiles.start(b), mr = p.tiles.rows(b);
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.KC) {
       const int64_t kc = std::min(p.KC, p.Kd - k0);
-      const int64_t kv = std::clamp<int64_t>(p.K - k0, 0, kc);
-      float *o = apack + p.M * k0 + m0 * kc;
-      for (int64_t r = 0; r < mr; ++r) { // row by row: sequential reads of x
-        const float *xr = x + (m0 + r) * xs0 + k0 * xs1;
-        for (int64_t k = 0; k < kv; ++k)
-          o[k * mr + r] = xr[k * xs1];
-        for (int64_t k = kv; k < kc; ++k)
-          o[k * mr + r] = 0.f;
-      }
+      packTileRows(x, xs0, xs1, p.K, m0, mr, k0, kc, apack + p.M * k0 + m0 * kc,
+                   [](float v) { return v; });
     }
     if (asum) {
       const int64_t G = p.l.groupSize;

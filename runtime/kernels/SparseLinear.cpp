@@ -68,7 +68,6 @@ struct Problem {
   int64_t ldr;
   float *y;
   int64_t ldy;
-  bool streamY = false; // non-temporal stores to y (streamsOutput)
 
   Sparse24Panel panel24(int64_t p) const {
     return {values + p * numBlocks * 2 * nr,

@@ -70,7 +70,6 @@ struct Problem {
   int64_t ldr;
   float *y;
   int64_t ldy;
-  bool streamY = false; // non-temporal stores to y (streamsOutput)
 };
 
 QuantPanel panelOf(const Problem &p, int64_t panel) {
