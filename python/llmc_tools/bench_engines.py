@@ -27,7 +27,12 @@ import os
 import sys
 import time
 
-import numpy as np
+# The harness's own numpy needs no BLAS threads: OpenBLAS's would be a third
+# busy thread on the engines' cores (seen spinning in `perf` of a 2-thread run).
+# (Only OpenBLAS's: OMP_NUM_THREADS could reach an engine built with OpenMP.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 
 class LlmcEngine:
