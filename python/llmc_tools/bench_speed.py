@@ -18,6 +18,8 @@ Rows:
   llmc fp32 / bf16 (all logits)  library as compiled by default (logits for every
                                  position, like the ONNX graph ORT runs)
   llmc fp32 / bf16 (last logits) `--logits=last`: prefill rows compared with llama.cpp
+                                 (bf16 libraries: `--precision=bf16 --kv-cache=bf16`;
+                                 llama.cpp's KV cache is f16 by default)
   ORT fp32                        the same .onnx, graph optimizations ALL
   llama.cpp F32 / F16             llama-cpp-python on the GGUFs (last logits)
 A library that does not compile (flags the compiler lacks, a model too large)
@@ -92,7 +94,9 @@ def _configs(args, have_llamacpp: bool):
     out = []
     for prec in args.precisions:
         if "llmc" in want:
-            flags = [] if prec == "fp32" else [f"--precision={prec}"]
+            # bf16 keeps a bf16 KV cache, as llama.cpp keeps an f16 one by default
+            # (its F16 peer); fp32 keeps f32, like ORT fp32.
+            flags = [] if prec == "fp32" else [f"--precision={prec}", "--kv-cache=bf16"]
             out.append(("llmc", prec, "all", f"llmc {prec} (all logits)", ("llmc", prec, flags)))
             if "llamacpp" in want:  # last-logits libraries exist to compare with llama.cpp
                 name = f"{prec}-last"
