@@ -14,6 +14,7 @@
 #include "../sampler/Sampler.h"
 #include "../support/BufferCache.h"
 #include "../support/WeightResidency.h"
+#include "../support/WeightStreaming.h"
 #include "../tokenizer/Tokenizer.h"
 
 #include <cstdlib>
@@ -83,8 +84,12 @@ llmc_status llmc_model_open(llmc_model **out) {
   if (!out)
     return fail(LLMC_ERROR_INVALID_ARGUMENT, "out is null");
   // Where the weights live (LLMC_WEIGHTS), settled by the first open.
-  if (const ResidencyResult &r = placeLibraryWeights(); !r.ok)
-    return fail(LLMC_ERROR_INVALID_ARGUMENT, r.error);
+  const ResidencyResult &residency = placeLibraryWeights();
+  if (!residency.ok)
+    return fail(LLMC_ERROR_INVALID_ARGUMENT, residency.error);
+  // Weights larger than the last-level cache stream from DRAM every step.
+  if (residency.bytes > 0)
+    decideWeightStreaming(residency.bytes);
   auto m = std::make_unique<llmc_model>();
   if (auto err = m->manifest.parse(llmc_manifest); !err.empty())
     return fail(LLMC_ERROR_INTERNAL, err);

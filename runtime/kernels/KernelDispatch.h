@@ -33,6 +33,9 @@ struct TileArgs {
   float *c;         ///< tile output, row stride ldc
   int64_t ldc;
   bool accumulate;  ///< add to c instead of overwriting it
+  /// Few-row bf16 tiles prefetch the panel non-temporally (weights stream
+  /// from DRAM every step; support/WeightStreaming.h).
+  bool streamWeights = false;
 };
 
 /// y[mr][ncols] = epilogue(c) (see PackedLinear.cpp for the order).

@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 #include "../api/MemRefDescriptor.h"
 #include "../support/ThreadPool.h"
+#include "../support/WeightStreaming.h"
 #include "KernelDispatch.h"
 #include "LinearKernelSupport.h"
 
@@ -78,6 +79,7 @@ struct Problem {
   const float *rowScale;  // RMSNorm factors or null
   float eps;
   bool streamY;          // non-temporal stores to y (streamsOutput)
+  bool streamWeights;    // weights come from DRAM every step (WeightStreaming.h)
 };
 
 /// Packs the rows of micro-tiles [b0, b1) of x for every k block and
@@ -205,6 +207,7 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
             t.nr = p.nr;
             t.kc = kc;
             t.accumulate = kb > 0;
+            t.streamWeights = p.streamWeights;
             float *cg[2];
             int64_t ldc;
             if (split) {
@@ -294,6 +297,7 @@ void linearPacked(const char *fn, MemRef<float, 2> *x, const void *w, int64_t wS
   p.y = y->data();
   p.ldy = y->strides[0];
   p.streamY = streamsOutput(M, N);
+  p.streamWeights = llmc::rt::weightsStream();
   p.eps = eps;
 
   // Blocking. Few rows: one k block, so weights stream exactly once.

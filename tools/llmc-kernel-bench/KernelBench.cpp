@@ -25,6 +25,7 @@
 #include "api/MemRefDescriptor.h"
 #include "kernels/KernelDispatch.h"
 #include "support/ThreadPool.h"
+#include "support/WeightStreaming.h"
 
 #include "llmc/PackedLayout.h"
 #include "llmc/QuantLayout.h"
@@ -606,7 +607,9 @@ void usage() {
       "  --nr N                       panel width (default 32 for AVX-512, else 16; quantized\n"
       "                               kernels: default max(that, 32))\n"
       "  --min-time S                 seconds per measurement (default 0.25)\n"
-      "  --cold-mb MB                 cycle weight copies totalling MB (default 256; 0: hot)\n"
+      "  --cold-mb MB                 cycle weight copies totalling MB (default 256; 0: hot,\n"
+      "                               and no non-temporal weight prefetch, as for a model\n"
+      "                               that fits in the last-level cache)\n"
       "  --linear-only | --attention-only\n"
       "  --cpu-time                   time 1-thread runs by thread CPU time (busy machines)\n"
       "  --peak-f32 G --peak-bf16 G   per-core GFLOP/s peaks (default: measured)\n"
@@ -671,6 +674,9 @@ int main(int argc, char **argv) {
     }
   }
 
+  // Cycled copies stream from DRAM like a model's weights; hot ones stay
+  // cached, as the weights of a model smaller than the last-level cache.
+  llmc::rt::setWeightsStream(o.coldBytes > 0);
   const kern::KernelTable &kt = kern::activeKernels();
   const bool wide = std::string(kt.name).rfind("avx512", 0) == 0;
   if (!o.peakF32)

@@ -7,6 +7,7 @@
 #include "kernels/KernelDispatch.h"
 #include "kernels/LinearKernelSupport.h"
 #include "support/ThreadPool.h"
+#include "support/WeightStreaming.h"
 
 #include "llmc/PackedLayout.h"
 
@@ -209,6 +210,22 @@ TEST_P(PackedLinear, DecodeShapes) {
       if (HasFatalFailure())
         return;
     }
+}
+
+TEST_P(PackedLinear, DecodeTilesWithAndWithoutTheWeightPrefetch) {
+  // Few-row bf16 tiles prefetch the panel ahead only when the weights
+  // stream from DRAM (support/WeightStreaming.h): both paths, one and two
+  // rows, gated and plain, K long enough that the prefetch runs past panels.
+  for (bool stream : {false, true}) {
+    llmc::rt::setWeightsStream(stream);
+    for (int64_t M : {1, 2}) {
+      check({M, 576, 200, 16, packed::kSwiGLU | packed::kRMSNorm, true});
+      check({M, 1030, 77, 32, packed::kResidual | packed::kBias, true});
+      if (HasFatalFailure())
+        break;
+    }
+  }
+  llmc::rt::setWeightsStream(true);
 }
 
 TEST_P(PackedLinear, OneAndTwoThreads) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdint>
@@ -137,6 +138,46 @@ TEST(WeightResidency, PrivateMovesTheDataToAnonymousMemory) {
   ResidencyResult again = placeReadOnlySegments(kTable.data(), WeightPlacement::Private);
   ASSERT_TRUE(again.ok) << again.error;
   EXPECT_TRUE(tableIntact());
+}
+
+} // namespace
+
+// The decode tiles' non-temporal weight prefetch is on only for weights
+// larger than the last-level cache (support/WeightStreaming.h).
+#include "support/WeightStreaming.h"
+
+namespace {
+
+TEST(WeightStreaming, OnlyWeightsLargerThanTheLastLevelCacheStream) {
+  const int64_t llc = lastLevelCacheBytes();
+  EXPECT_GE(llc, int64_t(256) << 10) << "no last-level cache of at least 256 KiB found";
+  // What sysfs says, when it says it (the largest cache of CPU 0).
+  int64_t sysfsMax = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    std::string text;
+    if (!(f >> text) || text.empty())
+      continue;
+    int64_t v = std::stoll(text);
+    if (text.back() == 'K')
+      v <<= 10;
+    else if (text.back() == 'M')
+      v <<= 20;
+    sysfsMax = std::max(sysfsMax, v);
+  }
+  if (sysfsMax > 0)
+    EXPECT_EQ(llc, sysfsMax);
+
+  decideWeightStreaming(llc / 2);
+  EXPECT_FALSE(weightsStream());
+  decideWeightStreaming(llc);
+  EXPECT_FALSE(weightsStream());
+  decideWeightStreaming(llc + 1);
+  EXPECT_TRUE(weightsStream());
+  setWeightsStream(false);
+  EXPECT_FALSE(weightsStream());
+  setWeightsStream(true); // the default, for the other tests
+  EXPECT_TRUE(weightsStream());
 }
 
 } // namespace
