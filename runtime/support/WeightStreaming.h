@@ -2,7 +2,7 @@
 //
 // Few-row (decode) bf16 tiles prefetch their weight panels non-temporally
 // when the weights come from DRAM at every step: on SmolLM2 bf16 decode that
-// measured 91-105 tok/s against 86-96 with a T0 prefetch and 78-88 with the
+// measured 91-105 tok/s against 86-97 with a T0 prefetch and 78-88 with the
 // previous distance. But a non-temporal prefetch of a line that is still
 // cached moves it out of the shared cache: weights that would stay in the
 // last-level cache between steps are then re-read from DRAM every step
