@@ -1,6 +1,7 @@
 //===- WeightStreaming.cpp - do the weights stream from DRAM every step? ---===//
 #include "WeightStreaming.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <string>
@@ -44,7 +45,7 @@ int64_t lastLevelCacheBytes() {
   // sysconf reports what cpuid says, which in a VM can be the host's whole
   // socket: only a fallback.
   if (best == 0)
-    best = sysconf(_SC_LEVEL3_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL3_CACHE_SIZE) : 0;
+    best = std::max<int64_t>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
 #endif
   return best > 0 ? best : int64_t(32) << 20;
 }

@@ -3,6 +3,7 @@
 // stay the same, `private` leaves no file mapping under the data, `locked`
 // pins it (or says why not), and bad input is refused.
 #include "support/WeightResidency.h"
+#include "support/WeightStreaming.h"
 
 #include <gtest/gtest.h>
 
@@ -144,8 +145,6 @@ TEST(WeightResidency, PrivateMovesTheDataToAnonymousMemory) {
 
 // The decode tiles' non-temporal weight prefetch is on only for weights
 // larger than the last-level cache (support/WeightStreaming.h).
-#include "support/WeightStreaming.h"
-
 namespace {
 
 TEST(WeightStreaming, OnlyWeightsLargerThanTheLastLevelCacheStream) {
