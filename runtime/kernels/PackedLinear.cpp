@@ -190,15 +190,18 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
       auto wideSlice = [&](int64_t q, int64_t gi) {
         return scratch.wide.data() + ((q - nc0) * p.g + gi) * kc * p.nr;
       };
-      if (p.widen) // once per column block and k block, for all row blocks
-        for (int64_t q = nc0; q < nc1; ++q)
-          for (int64_t gi = 0; gi < p.g; ++gi)
-            widenSlice(reinterpret_cast<const uint32_t *>(panelSlice(q, gi)), kc, p.nr,
-                       wideSlice(q, gi));
       const int64_t mcTiles = std::max<int64_t>(1, p.MC / p.MR);
       for (int64_t bc0 = b0; bc0 < b1; bc0 += mcTiles) {
         const int64_t bc1 = std::min(b1, bc0 + mcTiles);
         for (int64_t q = nc0; q < nc1; ++q) {
+          // Widened once per column block and k block, for all row blocks:
+          // panel by panel as the first row block reaches it, so that its
+          // tiles find the f32 copy in L1/L2 (widening the whole block first
+          // left it in L3).
+          if (p.widen && bc0 == b0)
+            for (int64_t gi = 0; gi < p.g; ++gi)
+              widenSlice(reinterpret_cast<const uint32_t *>(panelSlice(q, gi)), kc, p.nr,
+                         wideSlice(q, gi));
           for (int64_t b = bc0; b < bc1; ++b) {
             const int64_t ir = p.tiles.start(b);
             const int mr = int(p.tiles.rows(b));
