@@ -65,18 +65,16 @@ struct RowTiling {
 };
 
 /// Packs rows [m0, m0 + mr) of x (strides xs0, xs1; K columns), k block
-/// [k0, k0 + kc), as [k][mr] at o, convert(value) for k < K and zeros past
-/// it. Row by row: each row of x is one sequential read (the rows were just
-/// written, half of them by the other core; reading the mr rows k by k left
-/// those misses unprefetched).
-template <class Convert>
+/// [k0, k0 + kc), as [k][mr] at o, zeros past K. Row by row: each row of x
+/// is one sequential read (the rows were just written, half of them by the
+/// other core; reading the mr rows k by k left those misses unprefetched).
 inline void packTileRows(const float *x, int64_t xs0, int64_t xs1, int64_t K, int64_t m0, int64_t mr,
-                         int64_t k0, int64_t kc, float *o, Convert &&convert) {
+                         int64_t k0, int64_t kc, float *o) {
   const int64_t kv = std::clamp<int64_t>(K - k0, 0, kc);
   for (int64_t r = 0; r < mr; ++r) {
     const float *xr = x + (m0 + r) * xs0 + k0 * xs1;
     for (int64_t k = 0; k < kv; ++k)
-      o[k * mr + r] = convert(xr[k * xs1]);
+      o[k * mr + r] = xr[k * xs1];
     for (int64_t k = kv; k < kc; ++k)
       o[k * mr + r] = 0.f;
   }

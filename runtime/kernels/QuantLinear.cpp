@@ -156,8 +156,7 @@ void packRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float 
     const int64_t m0 = p.tiles.start(b), mr = p.tiles.rows(b);
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.KC) {
       const int64_t kc = std::min(p.KC, p.Kd - k0);
-      packTileRows(x, xs0, xs1, p.K, m0, mr, k0, kc, apack + p.M * k0 + m0 * kc,
-                   [](float v) { return v; });
+      packTileRows(x, xs0, xs1, p.K, m0, mr, k0, kc, apack + p.M * k0 + m0 * kc);
     }
     if (asum) {
       const int64_t G = p.l.groupSize;
