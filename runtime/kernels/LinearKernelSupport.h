@@ -12,6 +12,7 @@
 #include "KernelDispatch.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -78,6 +79,24 @@ inline void packTileRows(const float *x, int64_t xs0, int64_t xs1, int64_t K, in
     for (int64_t k = kv; k < kc; ++k)
       o[k * mr + r] = 0.f;
   }
+}
+
+/// RMSNorm factor of one row: 1 / sqrt(mean_k(x[k]^2) + eps), summed in
+/// double (K can be thousands, and the factor scales every output of the
+/// row). Eight partial sums when the row is contiguous, so that callers
+/// built with LLMC_MULTIVERSION get it vectorized.
+inline float rmsNormRowScale(const float *xr, int64_t xs1, int64_t K, float eps) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t k = 0;
+  if (xs1 == 1)
+    for (; k + 8 <= K; k += 8)
+      for (int j = 0; j < 8; ++j)
+        acc[j] += double(xr[k + j]) * xr[k + j];
+  for (; k < K; ++k)
+    acc[0] += double(xr[k * xs1]) * xr[k * xs1];
+  const double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  const double mean = K > 0 ? ss / double(K) : 0.0;
+  return float(1.0 / std::sqrt(mean + double(eps)));
 }
 
 /// Outputs at least this large are written with non-temporal stores: they

@@ -119,20 +119,8 @@ void packRows(const Problem &p, int64_t b0, int64_t b1, float *scale) {
   }
   if (!scale)
     return;
-  for (int64_t m = r0; m < r1; ++m) {
-    const float *xr = p.x + m * p.xs0;
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t k = 0;
-    if (p.xs1 == 1)
-      for (; k + 8 <= p.K; k += 8)
-        for (int j = 0; j < 8; ++j)
-          acc[j] += double(xr[k + j]) * xr[k + j];
-    for (; k < p.K; ++k)
-      acc[0] += double(xr[k * p.xs1]) * xr[k * p.xs1];
-    double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    double mean = p.K > 0 ? ss / double(p.K) : 0.0;
-    scale[m] = float(1.0 / std::sqrt(mean + double(p.eps)));
-  }
+  for (int64_t m = r0; m < r1; ++m)
+    scale[m] = rmsNormRowScale(p.x + m * p.xs0, p.xs1, p.K, p.eps);
 }
 
 struct Scratch {

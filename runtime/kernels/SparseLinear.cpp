@@ -186,15 +186,8 @@ void packRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, float 
   }
   if (!scale)
     return;
-  for (int64_t m = r0; m < r1; ++m) {
-    double ss = 0;
-    for (int64_t k = 0; k < p.K; ++k) {
-      double v = x[m * xs0 + k * xs1];
-      ss += v * v;
-    }
-    double mean = p.K > 0 ? ss / double(p.K) : 0.0;
-    scale[m] = float(1.0 / std::sqrt(mean + double(eps)));
-  }
+  for (int64_t m = r0; m < r1; ++m)
+    scale[m] = rmsNormRowScale(x + m * xs0, xs1, p.K, eps);
 }
 
 void checkCommon(const char *fn, MemRef<float, 2> *x, MemRef<float, 1> *bias, MemRef<float, 2> *residual,

@@ -163,13 +163,8 @@ void quantizeRows(const Problem &p, const float *x, int64_t xs0, int64_t xs1, fl
           s += q[k];
         asum[m * p.l.numGroups + g] = s;
       }
-    if (rmsScale) {
-      double ss = 0;
-      for (int64_t k = 0; k < K; ++k)
-        ss += double(xr[k]) * double(xr[k]);
-      double mean = K > 0 ? ss / double(K) : 0.0;
-      rmsScale[m] = float(1.0 / std::sqrt(mean + double(eps)));
-    }
+    if (rmsScale)
+      rmsScale[m] = rmsNormRowScale(xr, 1, K, eps);
   }
 }
 
