@@ -36,6 +36,11 @@ struct TileArgs {
   /// Few-row bf16 tiles prefetch the panel non-temporally (weights stream
   /// from DRAM every step; support/WeightStreaming.h).
   bool streamWeights = false;
+  /// f32 tiles ask for these cache lines (into L2), one at a time spread
+  /// over the k loop: the driver's share of the next panel's slice, so that
+  /// its first tile does not wait on DRAM (see PackedLinear.cpp).
+  const char *prefetch = nullptr;
+  int64_t prefetchLines = 0;
 };
 
 /// y[mr][ncols] = epilogue(c) (see PackedLinear.cpp for the order).
