@@ -194,14 +194,15 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
             for (int64_t gi = 0; gi < p.g; ++gi)
               widenSlice(reinterpret_cast<const uint32_t *>(panelSlice(q, gi)), kc, p.nr,
                          wideSlice(q, gi));
-          // f32 weights: the tiles of this panel ask for the next panel's
-          // slice, a share each. Without it the first tile of every panel
-          // waits on DRAM (2.7x as long as the others on the lm head). bf16
-          // weights measured no gain (the widening reads the bf16 slice as
-          // a stream), and 2% less at 2 threads when the tiles also asked
-          // for the next widened slice.
+          // The tiles of this panel ask for the next panel's slice, a share
+          // each: without it the first tile of every panel (f32 weights) or
+          // the widening (bf16) waits on DRAM. Measured per call on the lm
+          // head: the first f32 tile took 2.7x as long as the others, the
+          // widening of a slice twice as long. Widened slices are not asked
+          // for again in later row blocks (2% slower at 2 threads).
           const int64_t nTiles = bc1 - bc0;
-          const bool prefetchNext = !p.bf16 && nTiles >= kPrefetchMinTiles && q + 1 < nc1;
+          const bool prefetchNext = nTiles >= kPrefetchMinTiles && q + 1 < nc1 &&
+                                    (!p.bf16 || (p.widen && bc0 == b0));
           const int64_t nextLines = (kc * p.nr * wElem + 63) / 64;
           for (int64_t b = bc0; b < bc1; ++b) {
             const int64_t ir = p.tiles.start(b);
