@@ -137,6 +137,28 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
   p.kt->epilogue(e);
 }
 
+/// Asks for the cache lines runPanelEpilogue will write (y) and read (the
+/// residual) for output panel q, rows [ir, ir + mr), so that they arrive
+/// while the tile computes. Without it the epilogue waited on every line it
+/// wrote (y and the residual stream are too large to stay in L2 from one
+/// layer to the next): SmolLM2 prefill 512, 1 thread, `perf` put 5.9% of
+/// the time in the epilogue, 2.8-3.4% with it. Not for streamed outputs
+/// (their lines must not come into the cache).
+template <class Problem>
+inline void prefetchPanelOutput(const Problem &p, int64_t q, int64_t ir, int mr) {
+  const int64_t bytes = std::min<int64_t>(p.nr, p.N - q * p.nr) * int64_t(sizeof(float));
+  for (int r = 0; r < mr; ++r) {
+    const char *y = reinterpret_cast<const char *>(p.y + (ir + r) * p.ldy + q * p.nr);
+    const char *res =
+        p.res && p.res != p.y ? reinterpret_cast<const char *>(p.res + (ir + r) * p.ldr + q * p.nr) : nullptr;
+    for (int64_t b = 0; b < bytes; b += 64) {
+      __builtin_prefetch(y + b, /*rw=*/1, /*locality=*/3);
+      if (res)
+        __builtin_prefetch(res + b, 0, 3);
+    }
+  }
+}
+
 /// How many ranges to cut P panels into for `threads` threads: up to 4 per
 /// thread (so a thread whose core is busy elsewhere delays little), but only
 /// as many as keep the ranges even. The ranges differ by at most one panel,
