@@ -147,7 +147,8 @@ def limits_lines(limits: dict | None, threads: list[int]) -> str:
         parts.append(f"{t} thread{'s' if t > 1 else ''}: read {bw or 0:.1f} GB/s, fp32 FMA {fp32 or 0:.0f} GFLOP/s, "
                      f"bf16 dot {bf16s} GFLOP/s, int8 VNNI {vnnis} GOPS")
     cpu = limits.get("cpu", {})
-    return f"Machine limits (llmc-probe, {cpu.get('brand', '?')}, {cpu.get('logical_cpus', '?')} CPUs): " + \
+    sig = f" family {cpu['family']} model {cpu['model']}" if "family" in cpu else ""
+    return f"Machine limits (llmc-probe, {cpu.get('brand', '?')}{sig}, {cpu.get('logical_cpus', '?')} CPUs): " + \
         "; ".join(parts)
 
 

@@ -46,6 +46,17 @@ def _cpu_flags() -> set[str]:
     raise AssertionError("no flags line in /proc/cpuinfo")
 
 
+def _cpuinfo_fields():
+    fields = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if not line.strip():
+                break  # the first CPU's block only
+            k, _, v = line.partition(":")
+            fields[k.strip()] = v.strip()
+    return fields
+
+
 @pytest.fixture(scope="module")
 def probe_json():
     assert LLMC_PROBE.is_file(), f"llmc-probe missing: {LLMC_PROBE} (set LLMC_PROBE)"
@@ -77,6 +88,10 @@ def test_probe_sanity(probe_json):
             assert peak == "unsupported", (metric, peak)
     assert d["cpu"]["features"]["avx512f"] == ("avx512f" in flags)
     assert d["cpu"]["features"]["avx2"] == ("avx2" in flags)
+    # Family and model as the kernel decodes them ("cpu family", "model").
+    fields = _cpuinfo_fields()
+    assert d["cpu"]["family"] == int(fields["cpu family"]), (d["cpu"], fields.get("cpu family"))
+    assert d["cpu"]["model"] == int(fields["model"]), (d["cpu"], fields.get("model"))
 
 
 def test_probe_rejects_too_small_array():

@@ -400,6 +400,26 @@ std::string statsJson(const Stats &s) {
   return out + "]}";
 }
 
+/// "\"family\": F, \"model\": M, \"stepping\": S" from CPUID leaf 1 (display
+/// family and model, extended fields folded in): virtual machines often
+/// show only a generic brand string ("AMD EPYC"), and the family and model
+/// tell CPU generations apart (AMD family 23 = Zen/Zen 2, 25 = Zen 3/4).
+std::string cpuSignature() {
+  unsigned family = 0, model = 0, stepping = 0;
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d)) {
+    const unsigned baseFamily = (a >> 8) & 0xf, baseModel = (a >> 4) & 0xf;
+    family = baseFamily == 0xf ? baseFamily + ((a >> 20) & 0xff) : baseFamily;
+    model = (baseFamily == 0x6 || baseFamily == 0xf) ? (((a >> 16) & 0xf) << 4) | baseModel
+                                                      : baseModel;
+    stepping = a & 0xf;
+  }
+#endif
+  return "\"family\": " + std::to_string(family) + ", \"model\": " + std::to_string(model) +
+         ", \"stepping\": " + std::to_string(stepping);
+}
+
 std::string cpuBrand() {
 #if defined(__x86_64__)
   unsigned regs[12] = {};
@@ -480,7 +500,7 @@ int main(int argc, char **argv) {
   static const char *kFeatures[] = {"avx2", "fma", "f16c", "avx512f", "avx512vl",
                                     "avx512bf16", "avx512vnni", "avxvnni"};
   std::string out = "{\n  \"tool\": \"llmc-probe\",\n  \"cpu\": {\"brand\": \"" + cpuBrand() +
-                    "\", \"logical_cpus\": " +
+                    "\", " + cpuSignature() + ", \"logical_cpus\": " +
                     std::to_string(std::thread::hardware_concurrency()) + ", \"features\": {";
   for (size_t i = 0; i < sizeof(kFeatures) / sizeof(*kFeatures); ++i)
     out += (i ? ", " : "") + std::string("\"") + kFeatures[i] + "\": " +
