@@ -146,6 +146,8 @@ inline void runPanelEpilogue(const Problem &p, int64_t q, int64_t ir, int mr, co
 /// (their lines must not come into the cache).
 template <class Problem>
 inline void prefetchPanelOutput(const Problem &p, int64_t q, int64_t ir, int mr) {
+  if (p.streamY)
+    return;
   const int64_t bytes = std::min<int64_t>(p.nr, p.N - q * p.nr) * int64_t(sizeof(float));
   for (int r = 0; r < mr; ++r) {
     const char *y = reinterpret_cast<const char *>(p.y + (ir + r) * p.ldy + q * p.nr);

@@ -230,7 +230,7 @@ void runItem(const Problem &p, int64_t b0, int64_t b1, int64_t q0, int64_t q1) {
                 cg[gi] = cbuf + gi * p.MR * p.nr;
             }
             t.ldc = ldc;
-            if (last && !p.streamY)
+            if (last)
               prefetchPanelOutput(p, q, ir, mr);
             for (int64_t gi = 0; gi < p.g; ++gi) {
               t.w = p.widen ? static_cast<const void *>(wideSlice(q, gi)) : panelSlice(q, gi);

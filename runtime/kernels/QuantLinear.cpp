@@ -123,7 +123,7 @@ void runItem(const Problem &p, int64_t q0, int64_t q1) {
       for (int64_t b = 0; b < p.tiles.count(); ++b)
         for (int gi = 0; gi < g; ++gi) {
           const int64_t ir = p.tiles.start(b);
-          if (kb == p.nk - 1 && gi == 0 && !p.streamY) // (LinearKernelSupport.h)
+          if (kb == p.nk - 1 && gi == 0) // (LinearKernelSupport.h)
             prefetchPanelOutput(p, q, ir, int(p.tiles.rows(b)));
           TileArgs t;
           t.a = p.apack + p.M * k0 + ir * kc;
