@@ -39,22 +39,22 @@ def _env():
     return env
 
 
-def _cpu_flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    raise AssertionError("no flags line in /proc/cpuinfo")
-
-
-def _cpuinfo_fields():
+def _cpuinfo_fields() -> dict[str, str]:
+    """The first CPU's block of /proc/cpuinfo, field name -> value."""
     fields = {}
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if not line.strip():
-                break  # the first CPU's block only
-            k, _, v = line.partition(":")
-            fields[k.strip()] = v.strip()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if not line.strip():
+            break
+        k, _, v = line.partition(":")
+        fields[k.strip()] = v.strip()
     return fields
+
+
+def _cpu_flags() -> set[str]:
+    flags = _cpuinfo_fields().get("flags")
+    if flags is None:
+        raise AssertionError("no flags line in /proc/cpuinfo")
+    return set(flags.split())
 
 
 @pytest.fixture(scope="module")
