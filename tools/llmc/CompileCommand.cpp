@@ -145,6 +145,30 @@ cl::opt<bool> instrumentLinears("instrument-linears",
                                 cl::desc("Observe the inputs of quantization candidates"),
                                 cl::Hidden, cl::sub(compileCmd), cl::cat(cat));
 
+/// Checked before compiling, which takes minutes for a large model: the
+/// linker would otherwise report a missing or read-only directory at the end.
+bool outputPathUsable() {
+  if (output == "-")
+    return true; // standard output (text emits)
+  auto fail = [](const Twine &why) {
+    errs() << "llmc: cannot write '" << output << "': " << why << "\n";
+    return false;
+  };
+  if (sys::fs::is_directory(output))
+    return fail("it is a directory");
+  SmallString<256> dir(output);
+  sys::path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  if (!sys::fs::is_directory(dir))
+    return fail("directory '" + dir + "' does not exist");
+  if (sys::fs::access(dir, sys::fs::AccessMode::Write))
+    return fail("directory '" + dir + "' is not writable");
+  if (sys::fs::exists(output) && sys::fs::access(output, sys::fs::AccessMode::Write))
+    return fail("the file is not writable");
+  return true;
+}
+
 int writeModule(mlir::ModuleOp module) {
   std::error_code ec;
   ToolOutputFile out(output, ec, sys::fs::OF_Text);
@@ -255,6 +279,8 @@ int runCompile() {
     errs() << "llmc: target '" << target << "' is not supported yet (supported: x86_64)\n";
     return 2;
   }
+  if (!outputPathUsable())
+    return 2;
   mlir::DialectRegistry registry;
   llmc::registerAllDialects(registry);
   mlir::MLIRContext ctx(registry);
