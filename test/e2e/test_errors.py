@@ -255,6 +255,26 @@ def test_context_full_cli(stories_so, llmc):
     assert_clean_failure(r, "context")
 
 
+def test_context_fills_during_generation_cli(stories_so, llmc):
+    # 3 prompt tokens + 3 appended fill 6 positions; the 4th generated token
+    # needs no room, a 5th would: generation stops there with a note.
+    r = llmc("run", stories_so, "--ids", "1,2,3", "--max-context", "6", "-n", "10")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 4, r.stdout
+    assert "stopped after 4 tokens" in r.stderr and "--max-context=6" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("option, value", [
+    ("-n", "-3"), ("--temperature", "-1"), ("--temperature", "nan"), ("--top-p", "2"),
+    ("--top-p", "0"), ("--top-k", "-1"), ("--max-context", "0")])
+def test_run_rejects_bad_sampling_options(stories_so, llmc, option, value):
+    # Values the sampler would otherwise reinterpret silently (a negative
+    # temperature as greedy, top-p > 1 as off) or that cannot work.
+    n = [] if option == "-n" else ["-n", "2"]
+    r = llmc("run", stories_so, "--ids", "1", *n, option, value)
+    assert_clean_failure(r, option, value, codes=(2,))
+
+
 def _system_libm():
     """Path of the libm this process has loaded: a real, self-contained shared object."""
     with open("/proc/self/maps") as f:

@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -40,9 +41,31 @@ cl::opt<bool> printIds("print-ids", cl::desc("Print generated token ids instead 
 cl::opt<bool> stats("stats", cl::desc("Print prefill/decode speed to stderr"), cl::sub(runCmd), cl::cat(cat));
 cl::opt<bool> ignoreEos("ignore-eos", cl::desc("Do not stop at end-of-sequence tokens"),
                         cl::sub(runCmd), cl::cat(cat));
+
+/// Rejects values the sampler would silently reinterpret (a negative
+/// temperature as greedy, top-p > 1 as off) or that cannot work.
+bool optionsValid() {
+  auto bad = [](const Twine &msg) {
+    errs() << "llmc: " << msg << "\n";
+    return false;
+  };
+  if (numTokens < 0)
+    return bad("-n must be >= 0 (got " + Twine(int(numTokens)) + ")");
+  if (!(temperature >= 0.f))
+    return bad("--temperature must be >= 0 (0 = greedy; got " + formatv("{0}", float(temperature)).str() + ")");
+  if (topK < 0)
+    return bad("--top-k must be >= 0 (0 = off; got " + Twine(int(topK)) + ")");
+  if (!(topP > 0.f && topP <= 1.f))
+    return bad("--top-p must be in (0, 1] (1 = off; got " + formatv("{0}", float(topP)).str() + ")");
+  if (maxContext <= 0)
+    return bad("--max-context must be > 0 (got " + Twine(int(maxContext)) + ")");
+  return true;
+}
 } // namespace
 
 int runRun() {
+  if (!optionsValid())
+    return 2;
   llmc_api api;
   llmc_model *model = nullptr;
   if (std::string error; !loadModel(library, api, model, error)) {
@@ -89,6 +112,11 @@ int runRun() {
     }
     tokens.push_back(b);
   }
+  if (int64_t(tokens.size()) > maxContext) {
+    errs() << "llmc: the prompt has " << tokens.size() << " tokens, more than --max-context="
+           << maxContext << "\n";
+    return 2;
+  }
   llmc_session *session = nullptr;
   if (api.session_create(model, maxContext, &session) != LLMC_OK) {
     errs() << "llmc: " << api.last_error() << "\n";
@@ -104,6 +132,7 @@ int runRun() {
   }
   auto t1 = clock::now();
   int generated = 0;
+  bool contextFull = false;
   int32_t vocab = api.model_vocab_size(model);
   bool haveTok = api.model_has_tokenizer(model);
   for (; generated < numTokens; ++generated) {
@@ -121,6 +150,11 @@ int runRun() {
     outs().flush();
     if (generated + 1 == numTokens)
       break;
+    if (int64_t(tokens.size()) + generated + 1 > maxContext) {
+      contextFull = true; // the token is out; its successor has no room
+      ++generated;
+      break;
+    }
     if (api.session_append(session, &next, 1) != LLMC_OK) {
       errs() << "\nllmc: " << api.last_error() << "\n";
       return 1;
@@ -129,6 +163,9 @@ int runRun() {
   auto t2 = clock::now();
   outs() << "\n";
   outs().flush();
+  if (contextFull)
+    errs() << "llmc: stopped after " << generated
+           << " tokens: the context is full (--max-context=" << maxContext << ")\n";
   if (stats) {
     double pre = std::chrono::duration<double>(t1 - t0).count();
     double dec = std::chrono::duration<double>(t2 - t1).count();
