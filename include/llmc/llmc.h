@@ -140,6 +140,8 @@ typedef struct llmc_sampling_params {
   uint64_t seed;
 } llmc_sampling_params;
 
+/* params NULL: greedy. Returns NULL (llmc_last_error() says why) when
+ * temperature or top_p is NaN. */
 llmc_sampler *llmc_sampler_create(const llmc_sampling_params *params);
 void llmc_sampler_destroy(llmc_sampler *sampler);
 int32_t llmc_sampler_sample(llmc_sampler *sampler, const float *logits,

@@ -17,6 +17,7 @@
 #include "../support/WeightStreaming.h"
 #include "../tokenizer/Tokenizer.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -348,6 +349,13 @@ llmc_status llmc_session_decode(llmc_session *s, int32_t token) {
 llmc_sampler *llmc_sampler_create(const llmc_sampling_params *p) {
   if (!p)
     return new llmc_sampler{Sampler(0.f, 0, 1.f, 0)};
+  // NaN is neither "<= 0: greedy" nor a temperature: it would scale every
+  // logit to NaN and the sampler would pick arbitrary tokens.
+  if (std::isnan(p->temperature) || std::isnan(p->top_p)) {
+    fail(LLMC_ERROR_INVALID_ARGUMENT,
+         std::isnan(p->temperature) ? "sampling temperature is NaN" : "sampling top_p is NaN");
+    return nullptr;
+  }
   return new llmc_sampler{Sampler(p->temperature, p->top_k, p->top_p, p->seed)};
 }
 void llmc_sampler_destroy(llmc_sampler *s) { delete s; }

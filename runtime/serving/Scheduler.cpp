@@ -2,6 +2,7 @@
 #include "Scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <unordered_map>
@@ -97,6 +98,12 @@ SubmitResult Scheduler::submit(std::vector<int32_t> prompt, SamplingParams param
     return reject(SubmitStatus::ShutDown, "the engine is shutting down");
   if (prompt.empty())
     return reject(SubmitStatus::Invalid, "the prompt has no tokens");
+  // NaN is neither "<= 0: greedy" nor a value: the sampler would pick
+  // arbitrary tokens.
+  if (std::isnan(params.temperature) || std::isnan(params.topP))
+    return reject(SubmitStatus::Invalid, std::isnan(params.temperature)
+                                             ? "sampling temperature is NaN"
+                                             : "sampling top_p is NaN");
   int32_t vocab = model_.vocabSize();
   for (int32_t t : prompt)
     if (t < 0 || t >= vocab)

@@ -68,14 +68,16 @@ void fillEvent(const StreamEvent &ev, llmc_request_event *out) {
   out->completion_tokens = ev.completionTokens;
 }
 
-bool toParams(const llmc_request_params *p, SamplingParams *out) {
+/// Null when the parameters are usable, else why not.
+const char *toParams(const llmc_request_params *p, SamplingParams *out) {
   llmc_request_params defaults;
   if (!p) {
     llmc_request_params_init(&defaults);
     p = &defaults;
   }
   if (p->num_stop && !p->stop)
-    return false;
+    return "params: stop is null but num_stop is not 0";
+
   out->temperature = p->temperature;
   out->topK = p->top_k;
   out->topP = p->top_p;
@@ -84,10 +86,10 @@ bool toParams(const llmc_request_params *p, SamplingParams *out) {
   out->ignoreEos = p->ignore_eos != 0;
   for (size_t i = 0; i < p->num_stop; ++i) {
     if (!p->stop[i])
-      return false;
+      return "params: stop has a null entry";
     out->stop.emplace_back(p->stop[i]);
   }
-  return true;
+  return nullptr;
 }
 
 StreamCallback wrap(llmc_request_callback cb, void *user) {
@@ -211,8 +213,8 @@ llmc_serving_status llmc_engine_submit(llmc_engine *e, const int32_t *prompt, si
   if (!e || (!prompt && n) || !id)
     return fail(LLMC_SERVING_INVALID_ARGUMENT, "null argument");
   SamplingParams sp;
-  if (!toParams(params, &sp))
-    return fail(LLMC_SERVING_INVALID_ARGUMENT, "params: stop has a null entry");
+  if (const char *why = toParams(params, &sp))
+    return fail(LLMC_SERVING_INVALID_ARGUMENT, why);
   SubmitResult r = e->scheduler->submit(std::vector<int32_t>(prompt, prompt + n), std::move(sp),
                                         wrap(cb, user));
   *id = r.id;

@@ -275,6 +275,33 @@ def test_run_rejects_bad_sampling_options(stories_so, llmc, option, value):
     assert_clean_failure(r, option, value, codes=(2,))
 
 
+def test_sampler_rejects_nan(stories_so):
+    # C API: a NaN temperature or top_p gives no sampler and a message (it
+    # used to scale every logit to NaN and pick arbitrary tokens).
+    import ctypes
+    from llmc_tools.runtime import Library
+
+    class Params(ctypes.Structure):
+        _fields_ = [("temperature", ctypes.c_float), ("top_k", ctypes.c_int32),
+                    ("top_p", ctypes.c_float), ("seed", ctypes.c_uint64)]
+
+    lib = Library(str(stories_so))
+    try:
+        L = lib.lib
+        L.llmc_sampler_create.restype = ctypes.c_void_p
+        L.llmc_sampler_create.argtypes = [ctypes.POINTER(Params)]
+        L.llmc_sampler_destroy.argtypes = [ctypes.c_void_p]
+        nan = float("nan")
+        for params, what in [(Params(nan, 0, 1.0, 0), "temperature"), (Params(0.8, 0, nan, 0), "top_p")]:
+            assert L.llmc_sampler_create(ctypes.byref(params)) is None
+            assert what in L.llmc_last_error().decode() and "NaN" in L.llmc_last_error().decode()
+        ok = L.llmc_sampler_create(ctypes.byref(Params(0.8, 40, 0.9, 1)))
+        assert ok
+        L.llmc_sampler_destroy(ok)
+    finally:
+        lib.close()
+
+
 def _system_libm():
     """Path of the libm this process has loaded: a real, self-contained shared object."""
     with open("/proc/self/maps") as f:

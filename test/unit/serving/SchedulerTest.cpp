@@ -351,7 +351,17 @@ TEST(Scheduler, RefusesWhenQueueFullOrPromptTooLong) {
   EXPECT_EQ(s.submit(prompt(40, 1), greedy(4)).status, SubmitStatus::PromptTooLong); // > 32 KV slots
   EXPECT_EQ(s.submit({}, greedy(4)).status, SubmitStatus::Invalid);
   EXPECT_EQ(s.submit({kVocab}, greedy(4)).status, SubmitStatus::Invalid);
-  EXPECT_EQ(s.stats().rejected, 5);
+  // NaN sampling parameters: rejected with a message, not sampled from.
+  SamplingParams nanTemp = greedy(4), nanTopP = greedy(4);
+  nanTemp.temperature = std::nanf("");
+  nanTopP.temperature = 0.8f;
+  nanTopP.topP = std::nanf("");
+  SubmitResult badTemp = s.submit(prompt(4, 4), nanTemp), badTopP = s.submit(prompt(4, 4), nanTopP);
+  EXPECT_EQ(badTemp.status, SubmitStatus::Invalid);
+  EXPECT_NE(badTemp.error.find("temperature is NaN"), std::string::npos);
+  EXPECT_EQ(badTopP.status, SubmitStatus::Invalid);
+  EXPECT_NE(badTopP.error.find("top_p is NaN"), std::string::npos);
+  EXPECT_EQ(s.stats().rejected, 7);
   EXPECT_EQ(s.stats().waiting, 2);
 }
 
