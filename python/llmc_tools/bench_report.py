@@ -152,6 +152,55 @@ def limits_lines(limits: dict | None, threads: list[int]) -> str:
         "; ".join(parts)
 
 
+# A probe figure that moved more than this between the probes before and
+# after the measurements, or whose samples spread more than this, means the
+# host's speed changed during the run (other tenants of a VM's host).
+STABILITY_TOLERANCE = 0.20
+
+
+def _fma_samples(limits: dict, threads: int) -> dict | None:
+    """The fastest fp32 FMA variant's {median, min, max} at a thread count."""
+    best = None
+    for v in limits.get("fp32_fma", {}).get("variants", {}).values():
+        s = v.get(str(threads)) if isinstance(v, dict) else None
+        if isinstance(s, dict) and "median" in s and (best is None or s["median"] > best["median"]):
+            best = s
+    return best
+
+
+def host_stability(before: dict | None, after: dict | None, threads: list[int]) -> tuple[str, bool]:
+    """A line comparing llmc-probe before and after the measurements, and
+    whether the host looked disturbed (a figure moved or spread more than
+    STABILITY_TOLERANCE)."""
+    if not before or not after:
+        return "Host stability: not measured (llmc-probe did not run twice).", False
+    disturbed, parts, why = False, [], []
+    for t in threads:
+        for name, unit, get in (("fp32 FMA", "GFLOP/s", lambda L: _fma_samples(L, t)),
+                                ("read", "GB/s", lambda L: L.get("read_bandwidth", {}).get(str(t)))):
+            b, a = get(before), get(after)
+            if not isinstance(b, dict) or not isinstance(a, dict) or not b.get("median") or not a.get("median"):
+                continue
+            lo, hi = min(b["min"], a["min"]), max(b["max"], a["max"])
+            drift = a["median"] / b["median"] - 1
+            spread = hi / lo - 1 if lo > 0 else float("inf")
+            label = f"{t} thread{'s' if t > 1 else ''} {name}"
+            parts.append(f"{label} {b['median']:.1f} -> {a['median']:.1f} {unit} (samples {lo:.1f}-{hi:.1f})")
+            if abs(drift) > STABILITY_TOLERANCE:
+                why.append(f"{label} moved {drift:+.0%}")
+            if spread > STABILITY_TOLERANCE:
+                why.append(f"{label} samples spread {spread:.0%}")
+    disturbed = bool(why)
+    line = "Host stability (llmc-probe before -> after the measurements): " + "; ".join(parts) + "."
+    if disturbed:
+        line += (f" **The host's speed changed during this run** ({', '.join(why)}; tolerance "
+                 f"{STABILITY_TOLERANCE:.0%}): absolute figures and rooflines are unreliable, ratios "
+                 "compare engines measured in the same rounds.")
+    else:
+        line += f" Steady (within {STABILITY_TOLERANCE:.0%})."
+    return line, disturbed
+
+
 # ------------------------------------------------------------ targets
 
 def targets(rows: list[dict], threads: int, model_key: str) -> list[dict]:

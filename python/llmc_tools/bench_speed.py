@@ -214,10 +214,17 @@ def main(argv=None) -> int:
     if args.ablation:
         ablation = run_ablation(args, llmc, prep, threads, prompts)
 
+    # Probed again: a host whose speed changed during the run is reported as such.
+    limits_after, probe_err = run_probe(probe, threads, args.reps, args.quick_probe)
+    if probe_err:
+        notes.append("second probe: " + probe_err)
+    stability, disturbed = report.host_stability(limits, limits_after, threads)
+    log(stability)
+
     tmax = max(threads)
     tg = report.targets(rows, tmax, spec.key)
     md = [f"## llmc speed benchmark: {spec.label}", "",
-          report.limits_lines(limits, threads), "",
+          report.limits_lines(limits, threads), "", stability, "",
           f"Tokens/s, median of {per_round * args.rounds} runs"
           + (f" ({args.rounds} rounds over all engines, each after a warm-up)" if args.rounds > 1 else " after a warm-up")
           + "; prefill = one call on a fresh KV cache; "
@@ -237,7 +244,8 @@ def main(argv=None) -> int:
     result = {"model": spec.key, "label": spec.label, "threads": threads, "reps": args.reps,
               "rounds": args.rounds,
               "prompts": prompts, "decode": args.decode, "decode_prompt": args.decode_prompt,
-              "engines": args.engines, "precisions": args.precisions, "limits": limits, "counts": counts,
+              "engines": args.engines, "precisions": args.precisions, "limits": limits,
+              "limits_after": limits_after, "host_disturbed": disturbed, "counts": counts,
               "rows": rows, "targets": tg, "ablation": ablation, "notes": notes,
               "libraries": {k: {"flags": v.flags, "error": v.error, "compile_seconds": v.seconds}
                             for k, v in libs.items()},

@@ -178,6 +178,42 @@ def test_json_matches_an_independent_roofline_and_ratios(bench):
             assert r["tps"] == pytest.approx(float(np.median(r["samples"])))
 
 
+def test_host_stability_is_reported(bench):
+    stdout, result = bench
+    assert result["limits_after"], result["notes"]
+    assert isinstance(result["host_disturbed"], bool)
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("Host stability")), None)
+    assert line, stdout
+    for t in THREADS:
+        assert f"{t} thread{'s' if t > 1 else ''} fp32 FMA" in line, line
+    assert ("**The host's speed changed during this run**" in line) == result["host_disturbed"], line
+
+
+def _probe(fma, bw, spread=0.01):
+    """A probe result with the given 1-thread medians and samples +-spread around them."""
+    def stat(m):
+        return {"median": m, "min": m * (1 - spread), "max": m * (1 + spread)}
+    return {"fp32_fma": {"variants": {"zmm-fma": {"status": "unsupported"},
+                                      "ymm-fma": {"status": "ok", "1": stat(fma)}}},
+            "read_bandwidth": {"1": stat(bw)}}
+
+
+def test_host_stability_verdicts():
+    sys.path.insert(0, str(REPO / "python"))
+    from llmc_tools.bench_report import host_stability
+
+    line, disturbed = host_stability(_probe(90, 17), _probe(88, 17.5), [1])
+    assert not disturbed and "Steady" in line and "1 thread fp32 FMA 90.0 -> 88.0 GFLOP/s" in line, line
+    # The FMA peak fell by a third between the probes (a busy sibling hyperthread).
+    line, disturbed = host_stability(_probe(90, 17), _probe(60, 17), [1])
+    assert disturbed and "1 thread fp32 FMA moved -33%" in line, line
+    # Steady medians, but the samples of one probe spread by 40%.
+    line, disturbed = host_stability(_probe(90, 17, spread=0.2), _probe(90, 17), [1])
+    assert disturbed and "samples spread" in line, line
+    line, disturbed = host_stability(_probe(90, 17), None, [1])
+    assert not disturbed and "not measured" in line, line
+
+
 def test_ablation_rounds_interleave_every_variant(tmp_path):
     """--ablation with --rounds 2: every optimization has its row (causal-mask
     included), each measured once per round (so 2 samples per metric), the
