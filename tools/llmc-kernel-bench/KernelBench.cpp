@@ -85,6 +85,9 @@ extern "C" void _mlir_ciface_llmc_rt_linear_sparse_ell_f32(MemRef<float, 2> *, M
 extern "C" void _mlir_ciface_llmc_rt_attention_f32(MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, MemRef<float, 4> *,
                                                    MemRef<float, 4> *, int32_t, int32_t, float);
+extern "C" void _mlir_ciface_llmc_rt_attention_kvbf16_f32(MemRef<float, 4> *, MemRef<uint16_t, 4> *,
+                                                        MemRef<uint16_t, 4> *, MemRef<float, 4> *,
+                                                        MemRef<float, 4> *, int32_t, int32_t, float);
 extern "C" void _mlir_ciface_llmc_rt_paged_attention_f32(
     MemRef<float, 4> *, MemRef<float, 4> *, MemRef<float, 4> *, MemRef<float, 4> *,
     MemRef<float, 4> *, MemRef<int32_t, 2> *, MemRef<int32_t, 1> *, MemRef<int32_t, 1> *,
@@ -460,9 +463,10 @@ void benchAttention(const Options &o) {
       {"smollm2 prefill", 9, 3, 128, 128, 64},   {"smollm2 prefill", 9, 3, 512, 512, 64},
       {"tinyllama decode", 32, 4, 1, 512, 64},   {"tinyllama prefill", 32, 4, 512, 512, 64},
   };
-  std::printf("\nAttention (causal, KV cache views with capacity T+256; old = previous kernel)\n");
-  std::printf("%-18s %3s %4s %5s %5s %3s %3s %10s %10s %8s\n", "case", "H", "KVH", "S", "T", "D",
-              "thr", "old us", "new us", "speedup");
+  std::printf("\nAttention (causal, KV cache views with capacity T+256; old = previous kernel; "
+              "bf16 KV = the same cache in bf16, --kv-cache=bf16)\n");
+  std::printf("%-18s %3s %4s %5s %5s %3s %3s %10s %10s %8s %12s\n", "case", "H", "KVH", "S", "T",
+              "D", "thr", "old us", "new us", "speedup", "bf16 KV us");
   for (const Case &c : cases) {
     bool want = false;
     for (const auto &m : o.models)
@@ -479,6 +483,15 @@ void benchAttention(const Options &o) {
     auto vm = km;
     vm.aligned = vm.allocated = vc.data();
     auto om = desc<float, 4>(out.data(), {1, c.H, c.S, c.D});
+    std::vector<uint16_t> kh(kc.size()), vh(vc.size());
+    for (size_t i = 0; i < kc.size(); ++i) {
+      kh[i] = llmc::packed::toBF16(kc[i]);
+      vh[i] = llmc::packed::toBF16(vc[i]);
+    }
+    auto khm = desc<uint16_t, 4>(kh.data(), {1, c.KVH, cap, c.D});
+    khm.sizes[2] = c.T;
+    auto vhm = khm;
+    vhm.aligned = vhm.allocated = vh.data();
     float scale = 1.f / std::sqrt(float(c.D));
     for (int thr : o.threads) {
       llmc::rt::setNumThreads(thr);
@@ -487,8 +500,13 @@ void benchAttention(const Options &o) {
       double tnew = timeIt(
           [&](int) { _mlir_ciface_llmc_rt_attention_f32(&qm, &km, &vm, &qm, &om, 0, 1, scale); },
           o.minTime);
-      std::printf("%-18s %3d %4d %5d %5d %3d %3d %10.1f %10.1f %7.1fx\n", c.name, c.H, c.KVH, c.S,
-                  c.T, c.D, thr, told * 1e6, tnew * 1e6, told / tnew);
+      double thalf = timeIt(
+          [&](int) {
+            _mlir_ciface_llmc_rt_attention_kvbf16_f32(&qm, &khm, &vhm, &qm, &om, 0, 1, scale);
+          },
+          o.minTime);
+      std::printf("%-18s %3d %4d %5d %5d %3d %3d %10.1f %10.1f %7.1fx %12.1f\n", c.name, c.H,
+                  c.KVH, c.S, c.T, c.D, thr, told * 1e6, tnew * 1e6, told / tnew, thalf * 1e6);
       std::fflush(stdout);
     }
   }
