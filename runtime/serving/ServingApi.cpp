@@ -77,7 +77,6 @@ const char *toParams(const llmc_request_params *p, SamplingParams *out) {
   }
   if (p->num_stop && !p->stop)
     return "params: stop is null but num_stop is not 0";
-
   out->temperature = p->temperature;
   out->topK = p->top_k;
   out->topP = p->top_p;

@@ -52,11 +52,13 @@ bool optionsValid() {
   if (numTokens < 0)
     return bad("-n must be >= 0 (got " + Twine(int(numTokens)) + ")");
   if (!(temperature >= 0.f))
-    return bad("--temperature must be >= 0 (0 = greedy; got " + formatv("{0}", float(temperature)).str() + ")");
+    return bad("--temperature must be >= 0 (0 = greedy; got " +
+               formatv("{0}", float(temperature)).str() + ")");
   if (topK < 0)
     return bad("--top-k must be >= 0 (0 = off; got " + Twine(int(topK)) + ")");
   if (!(topP > 0.f && topP <= 1.f))
-    return bad("--top-p must be in (0, 1] (1 = off; got " + formatv("{0}", float(topP)).str() + ")");
+    return bad("--top-p must be in (0, 1] (1 = off; got " + formatv("{0}", float(topP)).str() +
+               ")");
   if (maxContext <= 0)
     return bad("--max-context must be > 0 (got " + Twine(int(maxContext)) + ")");
   return true;
@@ -140,7 +142,7 @@ int runRun() {
     if (!ignoreEos && haveTok && api.token_is_end(model, next))
       break;
     if (printIds || !haveTok) {
-      outs() << next << (generated + 1 < numTokens ? " " : "");
+      outs() << (generated > 0 ? " " : "") << next;
     } else {
       const char *text;
       size_t len;
