@@ -174,7 +174,7 @@ def host_stability(before: dict | None, after: dict | None, threads: list[int]) 
     STABILITY_TOLERANCE)."""
     if not before or not after:
         return "Host stability: not measured (llmc-probe did not run twice).", False
-    disturbed, parts, why = False, [], []
+    parts, why = [], []
     for t in threads:
         for name, unit, get in (("fp32 FMA", "GFLOP/s", lambda L: _fma_samples(L, t)),
                                 ("read", "GB/s", lambda L: L.get("read_bandwidth", {}).get(str(t)))):

@@ -204,7 +204,7 @@ def test_host_stability_verdicts():
 
     line, disturbed = host_stability(_probe(90, 17), _probe(88, 17.5), [1])
     assert not disturbed and "Steady" in line and "1 thread fp32 FMA 90.0 -> 88.0 GFLOP/s" in line, line
-    # The FMA peak fell by a third between the probes (a busy sibling hyperthread).
+    # The FMA peak fell by a third between the probes (another tenant on the host).
     line, disturbed = host_stability(_probe(90, 17), _probe(60, 17), [1])
     assert disturbed and "1 thread fp32 FMA moved -33%" in line, line
     # Steady medians, but the samples of one probe spread by 40%.
