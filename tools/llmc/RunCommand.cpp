@@ -152,12 +152,13 @@ int runRun() {
     outs().flush();
     if (generated + 1 == numTokens)
       break;
-    if (int64_t(tokens.size()) + generated + 1 > maxContext) {
-      contextFull = true; // the token is out; its successor has no room
+    const llmc_status st = api.session_append(session, &next, 1);
+    if (st == LLMC_ERROR_CONTEXT_FULL) {
+      contextFull = true; // the token is out; the session has no room for it
       ++generated;
       break;
     }
-    if (api.session_append(session, &next, 1) != LLMC_OK) {
+    if (st != LLMC_OK) {
       errs() << "\nllmc: " << api.last_error() << "\n";
       return 1;
     }
